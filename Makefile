@@ -24,7 +24,7 @@ install: $(STAMP) ## Create .venv and install Gantry editable with dev deps
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+
 
 typecheck: $(STAMP) ## mypy --strict
 	$(VENV)/bin/mypy
