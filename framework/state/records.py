@@ -112,6 +112,8 @@ class Snapshot:
     """Everything the driver needs at start to rebuild its in-memory state.
 
     - `apps`: the current version of every app that exists (deleted apps are absent).
+    - `versions`: every stored version the driver may need to act on: the current ones, and any
+      that a stored task runs or an active deployment names (e.g. the old side of a rollout).
     - `tasks`: every live task plus the most recent terminal ones the store retained.
     - `task_counters`: the highest task number handed out per app id, including apps since
       deleted, so that a re-created app never reuses a task id.
@@ -121,6 +123,7 @@ class Snapshot:
 
     framework_id: str | None = None
     apps: Mapping[str, AppVersionRecord] = field(default_factory=dict)
+    versions: Sequence[AppVersionRecord] = ()
     tasks: Sequence[TaskRecord] = ()
     task_counters: Mapping[str, int] = field(default_factory=dict)
     deployments: Sequence[DeploymentRecord] = ()
