@@ -1,0 +1,149 @@
+"""The placement engine: `place(demands, offers, running) -> Placement`.
+
+Role: decides, for one batch of offers and the pending demands, what to launch where. The pipeline
+is visible in the package layout: `filters` (feasibility: resources, ports, constraints, with
+reasons) -> `scorers` (exact integer scores of fullness and size) -> `packer` (commits instances,
+equivalence class by equivalence class). `state` holds the per-call working records and `result`
+the returned values. docs/placement.md explains the algorithm and the measurements behind it.
+
+Public API (stable; others depend on it):
+
+    place(demands: Sequence[Demand], offers: Sequence[Offer], running: Iterable[RunningTask] = (),
+          *, policy: Policy | None = None) -> Placement
+
+- `demands`: what to place, each `count` identical instances of one (app_id, version); keys must be
+  unique. `policy`, when given, overrides every demand's own `policy`.
+- `offers`: offers of this allocation round. Offers of one agent and role are used together.
+- `running`: where the apps' tasks already run (any version), so constraints count them.
+- Result: `Placement.launches` (one `AgentLaunch` per agent and role with every `PlacedGroup`),
+  `unused_offer_ids` (decline these), and `unplaced[(app_id, version)]` with an `UnplacedReport`
+  whose reasons (`NoFit`, `ConstraintUnmet`, `NoOffers`) each carry a stable `kind`.
+
+Guarantees: nothing is overcommitted (scalars in exact thousandths, host ports distinct and taken
+from the offered ranges); every launch is on one agent and role; constraints hold over running plus
+placed tasks; every unplaced demand has at least one reason; the same input gives the same output.
+
+Must not: do I/O, read a clock, use randomness, or import outside the standard library and
+`framework.core` (tests/test_layering.py checks the imports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from framework.core.model import (
+    HOSTNAME,
+    Constraint,
+    ConstraintOperator,
+    Demand,
+    DemandKey,
+    Offer,
+    Policy,
+    RunningTask,
+)
+from framework.core.placement.filters import diagnose
+from framework.core.placement.packer import Packer
+from framework.core.placement.result import (
+    AgentLaunch,
+    ConstraintUnmet,
+    NoFit,
+    NoOffers,
+    PlacedGroup,
+    PlacedTask,
+    Placement,
+    Reason,
+    ReasonKind,
+    UnplacedReport,
+)
+from framework.core.placement.scorers import weighted_size, weights
+from framework.core.placement.state import AgentBin, DemandPlan, build_bins, build_counts
+from framework.core.resources import Resources
+
+__all__ = [
+    "HOSTNAME",
+    "AgentLaunch",
+    "Constraint",
+    "ConstraintOperator",
+    "ConstraintUnmet",
+    "Demand",
+    "DemandKey",
+    "NoFit",
+    "NoOffers",
+    "Offer",
+    "PlacedGroup",
+    "PlacedTask",
+    "Placement",
+    "Policy",
+    "Reason",
+    "ReasonKind",
+    "Resources",
+    "RunningTask",
+    "UnplacedReport",
+    "place",
+]
+
+
+def place(
+    demands: Sequence[Demand],
+    offers: Sequence[Offer],
+    running: Iterable[RunningTask] = (),
+    *,
+    policy: Policy | None = None,
+) -> Placement:
+    """Pack `demands` onto `offers`; see the module docstring for the contract."""
+    keys = [d.key for d in demands]
+    if len(set(keys)) != len(keys):
+        raise ValueError("demands must have distinct (app_id, version) keys")
+    agents = build_bins(offers)
+    counts = build_counts(demands, running)
+    w = weights(agents)
+    plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
+    for plan in plans:
+        plan.size = weighted_size(plan.vector, w)
+    Packer(agents, w, counts).place_all(plans, policy)
+    unplaced = {
+        plan.demand.key: UnplacedReport(
+            plan.demand.app_id,
+            plan.demand.version,
+            plan.demand.count - plan.remaining,
+            plan.remaining,
+            diagnose(plan, agents, counts[plan.demand.app_id]),
+        )
+        for plan in plans
+        if plan.remaining
+    }
+    return Placement(_launches(agents, demands), _unused(offers, agents), unplaced)
+
+
+def _launches(agents: Sequence[AgentBin], demands: Sequence[Demand]) -> tuple[AgentLaunch, ...]:
+    """Freeze the working state into launches; instance indices run 0.. per demand in agent order."""
+    next_index = [0] * len(demands)
+    launches = []
+    for agent in agents:
+        if not agent.placed:
+            continue
+        groups = []
+        for demand_index, (count_box, ports) in agent.placed.items():
+            demand = demands[demand_index]
+            count = count_box[0]
+            groups.append(
+                PlacedGroup(
+                    demand.app_id,
+                    demand.version,
+                    agent.agent_id,
+                    next_index[demand_index],
+                    count,
+                    demand.resources,
+                    tuple(ports),
+                )
+            )
+            next_index[demand_index] += count
+        launches.append(
+            AgentLaunch(agent.agent_id, agent.hostname, agent.role, tuple(agent.offer_ids), tuple(groups))
+        )
+    return tuple(launches)
+
+
+def _unused(offers: Sequence[Offer], agents: Sequence[AgentBin]) -> tuple[str, ...]:
+    used = {offer_id for agent in agents if agent.placed for offer_id in agent.offer_ids}
+    return tuple(o.offer_id for o in offers if o.offer_id not in used)

@@ -1,0 +1,149 @@
+"""The engine's working state for one `place` call: agent bins, demand plans, constraint counters.
+
+Role: turns the immutable inputs (offers, demands, running tasks) into small mutable records the
+packer can update in place cheaply, and turns them back into the immutable `Placement` at the end.
+Offers of the same agent and role merge into one `AgentBin` (one ACCEPT may aggregate them); scalars
+become integer thousandths, so all arithmetic is exact.
+
+Callers: `framework.core.placement.place` only. Nothing here outlives one call.
+
+Must not: touch the inputs (they are frozen anyway), iterate a set of strings (string hashing is
+randomised per process and would make the output non-deterministic), or do I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from framework.core.model import HOSTNAME, ConstraintOperator, Demand, Offer, RunningTask
+from framework.core.resources import PortRange, normalize_ranges, ranges_count
+
+# Scalar dimensions in `Resources.scalars_milli()` order.
+DIMENSIONS = 4
+
+
+class AgentBin:
+    """Free capacity of one (agent, role) during placement, and what has been put on it so far."""
+
+    __slots__ = (
+        "agent_id",
+        "attributes",
+        "free",
+        "hostname",
+        "index",
+        "offer_ids",
+        "placed",
+        "port_free",
+        "ports",
+        "role",
+        "sort_key",
+    )
+
+    def __init__(self, index: int, offer: Offer) -> None:
+        self.index = index
+        self.agent_id = offer.agent_id
+        self.hostname = offer.hostname
+        self.role = offer.role
+        self.attributes = offer.attributes
+        self.offer_ids: list[str] = [offer.offer_id]
+        self.free: list[int] = list(offer.resources.scalars_milli())
+        self.ports: tuple[PortRange, ...] = offer.resources.ports
+        self.port_free = ranges_count(self.ports)
+        # demand index -> [instances placed here, host ports of each instance]
+        self.placed: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
+        self.sort_key = 0
+
+    def absorb(self, offer: Offer) -> None:
+        """Merge another offer of the same agent and role (Mesos lets one ACCEPT aggregate them)."""
+        self.offer_ids.append(offer.offer_id)
+        for dim, amount in enumerate(offer.resources.scalars_milli()):
+            self.free[dim] += amount
+        self.ports = normalize_ranges(self.ports + offer.resources.ports)
+        self.port_free = ranges_count(self.ports)
+
+    def value_of(self, field: str) -> str | None:
+        """The agent's value for a constraint field: its hostname, or an attribute (None if absent)."""
+        return self.hostname if field == HOSTNAME else self.attributes.get(field)
+
+
+def build_bins(offers: Sequence[Offer]) -> list[AgentBin]:
+    """One bin per (agent, role) in first-offer order; ValueError on a repeated offer id."""
+    seen: set[str] = set()
+    by_key: dict[tuple[str, str], AgentBin] = {}
+    bins: list[AgentBin] = []
+    for offer in offers:
+        if offer.offer_id in seen:
+            raise ValueError(f"offer {offer.offer_id} given twice")
+        seen.add(offer.offer_id)
+        key = (offer.agent_id, offer.role)
+        existing = by_key.get(key)
+        if existing is None:
+            existing = by_key[key] = AgentBin(len(bins), offer)
+            bins.append(existing)
+        else:
+            existing.absorb(offer)
+    return bins
+
+
+class DemandPlan:
+    """One demand being placed: its per-instance needs as integers, and how many are still to place."""
+
+    __slots__ = ("demand", "index", "need", "remaining", "size", "vector")
+
+    def __init__(self, index: int, demand: Demand) -> None:
+        self.index = index
+        self.demand = demand
+        self.vector: tuple[int, ...] = demand.resources.scalars_milli()
+        # Only the dimensions the demand uses matter for "how many fit": skip the zeros once, here.
+        self.need: tuple[tuple[int, int], ...] = tuple((d, v) for d, v in enumerate(self.vector) if v)
+        self.remaining = demand.count
+        self.size = 0  # set by the packer: the demand's weighted size, used to order and to prune
+
+
+class AppCounts:
+    """Per app: tasks per constraint-field value (running + placed this batch), per agent, CLUSTER picks.
+
+    Constraints of every version of an app count the same tasks, as in Marathon: a rollout's new
+    version sees where the old one runs.
+    """
+
+    __slots__ = ("by_agent", "cluster", "fields")
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields: dict[str, dict[str, int]] = {f: {} for f in fields}
+        self.by_agent: dict[str, int] = {}
+        # CLUSTER without a value: the value every task must share, once one is known.
+        self.cluster: dict[str, str] = {}
+
+    def add(self, agent_id: str, values: Iterable[tuple[str, str | None]], count: int) -> None:
+        self.by_agent[agent_id] = self.by_agent.get(agent_id, 0) + count
+        for field, value in values:
+            if value is not None and field in self.fields:
+                counts = self.fields[field]
+                counts[value] = counts.get(value, 0) + count
+
+
+def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> dict[str, AppCounts]:
+    """Counters for every app with a pending demand, seeded with where its tasks already run."""
+    fields: dict[str, list[str]] = {}
+    for demand in demands:
+        app_fields = fields.setdefault(demand.app_id, [])
+        for constraint in demand.constraints:
+            if constraint.field not in app_fields:
+                app_fields.append(constraint.field)
+    counts = {app: AppCounts(app_fields) for app, app_fields in fields.items()}
+    for task in running:
+        app = counts.get(task.app_id)
+        if app is None:
+            continue
+        values = [(f, task.hostname if f == HOSTNAME else task.attributes.get(f)) for f in app.fields]
+        app.add(task.agent_id, values, 1)
+    for demand in demands:
+        app = counts[demand.app_id]
+        for constraint in demand.constraints:
+            if constraint.operator is ConstraintOperator.CLUSTER and constraint.value is None:
+                seeded = app.fields[constraint.field]
+                if seeded and constraint.field not in app.cluster:
+                    # Running tasks already chose the cluster: the most common value (ties: smallest).
+                    app.cluster[constraint.field] = min(seeded, key=lambda v: (-seeded[v], v))
+    return counts
