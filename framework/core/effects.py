@@ -1,0 +1,262 @@
+"""Outputs of the scheduler core: imperatives the driver performs, in list order.
+
+Role: `SchedulerState.handle(*events)` returns a list of these. The driver performs them in order:
+Persist* and RecordEvent through the Store (consecutive ones may share one transaction), Mesos
+calls through the client (the codec builds protobuf from them). Order carries meaning and the
+driver must keep it:
+
+- Persist before acknowledge: every `Acknowledge` is preceded, in the same list, by the `PersistTask`
+  (or `PersistTaskRemoved`) that stores the update it acknowledges. An ACK for an update we have not
+  stored would lose it on a crash, since the agent stops resending it.
+- Persist before launch: the `PersistTask` (state TASK_STAGING) and `PersistTaskCounter` of every
+  task in an `Accept` precede the `Accept`. After a crash mid-launch the restored core therefore
+  knows every task id it may have launched, reconciles it, and never launches a second task for the
+  same instance slot.
+- If a Persist* fails, the driver must not perform the effects after it (it stops the framework or
+  retries the whole list); Mesos calls before the first Persist* never depend on it.
+
+Mesos calls (`Accept`, `Decline`, `Kill`, `Acknowledge`, `Reconcile`, `Suppress`, `Revive`) are only
+emitted while the core believes it is subscribed. A call that fails in flight (the stream died before
+the driver saw `Disconnected`) may be dropped: offers die with the connection, kills are re-issued on
+the next `Subscribed` and on kill retries, updates are resent by the agent until acknowledged.
+
+Must not: carry protobuf or mutable containers. Additive changes only (others build on these).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.core.events import TERMINAL_STATES, TaskState
+from framework.core.resources import Resources
+from framework.core.spec import AppSpec, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec
+
+__all__ = [
+    "Accept",
+    "Acknowledge",
+    "Decline",
+    "Effect",
+    "Kill",
+    "MesosCall",
+    "Persist",
+    "PersistApp",
+    "PersistAppDeleted",
+    "PersistFrameworkId",
+    "PersistTask",
+    "PersistTaskCounter",
+    "PersistTaskRemoved",
+    "Reconcile",
+    "ReconcileTask",
+    "RecordEvent",
+    "Revive",
+    "Suppress",
+    "TaskLaunch",
+    "TaskRecord",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """What the core knows about one task; field for field the store's `framework.state.records.TaskRecord`
+    (the driver copies it across, `state.value` as the state string).
+
+    - `version`: the app version the task was launched with (see scheduler.app_version).
+    - `slot`: the instance slot; at most one live task per (app_id, slot) at any time.
+    - `updated_at`: when `state` last changed. A repeated state (e.g. a reconciliation reply) does not
+      move it, so for an UNREACHABLE task it is the moment it became unreachable, which is what the
+      unreachable policy needs after a restart.
+    - `started_at`: the first time the task was seen RUNNING.
+    - `status_uuid`: the uuid of the last stored update (None for master-generated updates).
+    """
+
+    task_id: str
+    app_id: str
+    version: str
+    slot: int
+    state: TaskState
+    updated_at: float
+    agent_id: str | None = None
+    hostname: str | None = None
+    ports: tuple[int, ...] = ()
+    healthy: bool | None = None
+    reason: str | None = None
+    message: str | None = None
+    started_at: float | None = None
+    status_uuid: bytes | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLaunch:
+    """One task to launch: everything the codec needs to build a Mesos TaskInfo (command task).
+
+    - `name`: a human-readable task name (the app id without its leading '/').
+    - `resources`: cpus/mem/disk of the task plus exactly its host ports as ranges, all from `role`.
+    - `ports`: the host ports in the order of `port_names` (the app's `ports`); PORT0.. and PORT_<NAME>
+      in `env` already hold them.
+    - `env`: the user's env plus HOST, PORT0.., PORT_<NAME>, PORTS, GANTRY_APP_ID, GANTRY_APP_VERSION,
+      GANTRY_TASK_ID, GANTRY_INSTANCE (key-sorted pairs).
+    - `labels`: the user's labels plus gantry.app_id, gantry.version, gantry.slot (key-sorted pairs).
+    - `container`: None runs `cmd` directly on the agent (HOST networking); otherwise the image, with
+      `port_mappings` naming which host port maps to which container port (BRIDGE networking).
+    - `kill_grace_seconds`: the TaskInfo kill_policy grace period.
+    """
+
+    task_id: str
+    name: str
+    app_id: str
+    version: str
+    slot: int
+    agent_id: str
+    hostname: str
+    role: str
+    resources: Resources
+    ports: tuple[int, ...]
+    port_names: tuple[str, ...]
+    cmd: str | None
+    env: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...]
+    container: ContainerSpec | None
+    health_checks: tuple[HealthCheckSpec, ...]
+    readiness_checks: tuple[ReadinessCheckSpec, ...]
+    kill_grace_seconds: float
+
+
+# --- Mesos calls ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """ACCEPT `offer_ids` (all of one agent and role) with one LAUNCH of `launches`. Resources left
+    unused are declined implicitly with `refuse_seconds` as the filter."""
+
+    agent_id: str
+    offer_ids: tuple[str, ...]
+    launches: tuple[TaskLaunch, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """KILL, with a kill_policy of `grace_seconds` (None: the task's own)."""
+
+    task_id: str
+    agent_id: str | None
+    grace_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """ACKNOWLEDGE one update; `uuid` is the 16 raw bytes from the update. Only ever for updates
+    that carried a uuid, and only after the update was persisted (see module docstring)."""
+
+    agent_id: str
+    task_id: str
+    uuid: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileTask:
+    task_id: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """RECONCILE. Empty `tasks` asks for implicit reconciliation (every task the master knows)."""
+
+    tasks: tuple[ReconcileTask, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    """SUPPRESS all roles: nothing is pending, stop sending offers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revive:
+    """REVIVE all roles: work is pending (also clears every refuse filter; the core rate-limits it)."""
+
+
+# --- Persistence ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PersistFrameworkId:
+    framework_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersistApp:
+    """Store `spec` (as `spec.to_json()`) as version `version` of the app and make it current.
+
+    Versions are content-addressed (scheduler.app_version), so the same spec always gets the same
+    version string and re-storing it is idempotent."""
+
+    app_id: str
+    version: str
+    spec: AppSpec
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PersistAppDeleted:
+    app_id: str
+    deleted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PersistTask:
+    """Insert or replace one task record (terminal records are kept by the store as history)."""
+
+    record: TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PersistTaskRemoved:
+    """Forget a task record entirely."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersistTaskCounter:
+    """Raise the app's task counter to `value` (the highest task number handed out so far). It
+    survives the app's deletion, so a re-created app never reuses a task id."""
+
+    app_id: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    """Append to the event log (and the API's event stream). `details` are JSON-ready scalars."""
+
+    at: float
+    kind: str
+    message: str
+    app_id: str | None = None
+    task_id: str | None = None
+    details: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+
+
+MesosCall = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive
+Persist = (
+    PersistFrameworkId
+    | PersistApp
+    | PersistAppDeleted
+    | PersistTask
+    | PersistTaskRemoved
+    | PersistTaskCounter
+    | RecordEvent
+)
+Effect = MesosCall | Persist
