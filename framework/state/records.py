@@ -1,9 +1,11 @@
 """The persistence vocabulary: what a Store keeps (records) and how it is told to change (changes).
 
 Role: plain frozen values shared by every Store implementation and by the driver, which maps the
-core's Persist* effects onto these types. They deliberately do not reuse the core's model types: the
-stored shape is a contract with files on disk that outlive any one release, so specs and details are
-carried as opaque JSON strings and states as the Mesos state names. Nothing here does I/O or knows SQL.
+core's Persist* effects onto these types (mapping.py). App specs, deployment details and event
+payloads are opaque JSON strings here: the stored shape is a contract with files on disk that
+outlive any one release, so the store never depends on how the core models them. The one core type
+reused as is, TaskRecord (framework.core.effects), is a flat value whose fields map one to one onto
+columns; the store keeps its state as the Mesos state name. Nothing here does I/O or knows SQL.
 
 Times are Unix seconds (float) supplied by the caller; the store never reads a clock, so what is
 stored is exactly what the driver decided.
@@ -14,21 +16,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-# Mesos task states after which a task never changes again (TaskState in mesos.proto). A stored
-# task in one of these is kept only as recent history and may be pruned; every other state
-# (STAGING, STARTING, RUNNING, KILLING, UNREACHABLE, UNKNOWN) is live and always loaded.
-TERMINAL_TASK_STATES: frozenset[str] = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
+from framework.core.effects import TaskRecord
+
+__all__ = [
+    "AdvanceTaskCounter",
+    "AppVersionRecord",
+    "AppendEvent",
+    "Change",
+    "DeleteApp",
+    "DeploymentRecord",
+    "EventRecord",
+    "PutAppVersion",
+    "PutDeployment",
+    "PutTask",
+    "RemoveTask",
+    "SetFrameworkId",
+    "Snapshot",
+    "TaskRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,35 +44,6 @@ class AppVersionRecord:
     version: str
     spec: str
     created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    """What Gantry knows about one task: where it runs, its last status, and its instance slot.
-
-    `status_uuid` is the uuid of the last status update stored for the task (None before the first
-    update or for updates without one); it is what the driver acknowledges after this record is
-    durable. `healthy` is None while no health check has answered.
-    """
-
-    task_id: str
-    app_id: str
-    version: str
-    slot: int
-    state: str
-    updated_at: float
-    agent_id: str | None = None
-    hostname: str | None = None
-    ports: tuple[int, ...] = ()
-    healthy: bool | None = None
-    reason: str | None = None
-    message: str | None = None
-    started_at: float | None = None
-    status_uuid: bytes | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_TASK_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +90,8 @@ class Snapshot:
     - `apps`: the current version of every app that exists (deleted apps are absent).
     - `versions`: every stored version the driver may need to act on: the current ones, and any
       that a stored task runs or an active deployment names (e.g. the old side of a rollout).
-    - `tasks`: every live task plus the most recent terminal ones the store retained.
+    - `tasks`: every live task plus the most recent terminal ones the store retained, in no
+      particular order (terminal as defined by the core's TERMINAL_STATES).
     - `task_counters`: the highest task number handed out per app id, including apps since
       deleted, so that a re-created app never reuses a task id.
     - `deployments`: the active (unfinished) deployments.
@@ -195,7 +172,7 @@ class PutDeployment:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordEvent:
+class AppendEvent:
     """Append an event to the log (its `seq` field is ignored; the store assigns one)."""
 
     record: EventRecord
@@ -209,5 +186,5 @@ Change = (
     | RemoveTask
     | AdvanceTaskCounter
     | PutDeployment
-    | RecordEvent
+    | AppendEvent
 )

@@ -37,8 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
+from framework.core.events import TaskState
 from framework.state.records import (
     AdvanceTaskCounter,
+    AppendEvent,
     AppVersionRecord,
     Change,
     DeleteApp,
@@ -47,7 +49,6 @@ from framework.state.records import (
     PutAppVersion,
     PutDeployment,
     PutTask,
-    RecordEvent,
     RemoveTask,
     SetFrameworkId,
     Snapshot,
@@ -175,7 +176,7 @@ Row = tuple[object, ...]
 def _task_row(task: TaskRecord) -> Row:
     healthy = None if task.healthy is None else int(task.healthy)
     return (
-        task.task_id, task.app_id, task.version, task.slot, task.state, task.updated_at, task.agent_id,
+        task.task_id, task.app_id, task.version, task.slot, task.state.value, task.updated_at, task.agent_id,
         task.hostname, json.dumps(task.ports), healthy, task.reason, task.message, task.started_at,
         task.status_uuid, int(task.terminal),
     )  # fmt: skip
@@ -188,12 +189,20 @@ def _deployment_row(d: DeploymentRecord) -> Row:
     )  # fmt: skip
 
 
+# A dict lookup, not TaskState(name): this runs for every task on a restart (100,000 and more).
+_STATES: dict[str, TaskState] = {state.value: state for state in TaskState}
+
+
 def _task_from_row(row: Any) -> TaskRecord:
     # Positional construction in column order: this runs 100,000 times on a large restart.
     (task_id, app_id, version, slot, state, updated_at, agent_id, hostname, ports, healthy, reason,
      message, started_at, status_uuid) = row  # fmt: skip
+    try:
+        task_state = _STATES[state]
+    except KeyError:
+        raise StoreError(f"task {task_id!r} has unknown state {state!r} in the store") from None
     return TaskRecord(
-        task_id, app_id, version, slot, state, updated_at, agent_id, hostname, tuple(json.loads(ports)),
+        task_id, app_id, version, slot, task_state, updated_at, agent_id, hostname, tuple(json.loads(ports)),
         None if healthy is None else bool(healthy), reason, message, started_at, status_uuid,
     )  # fmt: skip
 
@@ -427,7 +436,7 @@ class SqliteStore:
                     terminal += task.terminal
                 case RemoveTask(task_id=task_id):
                     runs.add(_REMOVE_TASK, (task_id,))
-                case RecordEvent(record=e):
+                case AppendEvent(record=e):
                     runs.add(_RECORD_EVENT, (e.ts, e.kind, e.payload, e.app_id, e.task_id, e.deployment_id))
                     events += 1
                 case AdvanceTaskCounter(app_id=app_id, value=value):

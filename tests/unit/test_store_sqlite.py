@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from framework.core.events import TaskState
 from framework.state.records import (
     AdvanceTaskCounter,
+    AppendEvent,
     AppVersionRecord,
     Change,
     DeleteApp,
@@ -21,7 +23,6 @@ from framework.state.records import (
     PutAppVersion,
     PutDeployment,
     PutTask,
-    RecordEvent,
     RemoveTask,
     SetFrameworkId,
     TaskRecord,
@@ -38,7 +39,9 @@ def version(v: str, app: str = APP, spec: str | None = None) -> AppVersionRecord
     )
 
 
-def task(n: int, state: str = "TASK_RUNNING", app: str = APP, v: str = "v1", at: float = 100.0) -> TaskRecord:
+def task(
+    n: int, state: TaskState = TaskState.RUNNING, app: str = APP, v: str = "v1", at: float = 100.0
+) -> TaskRecord:
     return TaskRecord(
         task_id=f"{app}.{n}",
         app_id=app,
@@ -50,8 +53,8 @@ def task(n: int, state: str = "TASK_RUNNING", app: str = APP, v: str = "v1", at:
     )
 
 
-def event(i: int, app: str | None = APP) -> RecordEvent:
-    return RecordEvent(EventRecord(ts=float(i), kind="task_update", payload=f'{{"i": {i}}}', app_id=app))
+def event(i: int, app: str | None = APP) -> AppendEvent:
+    return AppendEvent(EventRecord(ts=float(i), kind="task_update", payload=f'{{"i": {i}}}', app_id=app))
 
 
 @pytest.fixture
@@ -257,15 +260,15 @@ def test_history_is_bounded_but_keeps_versions_still_in_use(tmp_path: Path) -> N
 
 def test_a_task_round_trips_every_field(store: SqliteStore) -> None:
     full = TaskRecord(
-        task_id="shop/web.12", app_id=APP, version="2024-01-01T00:00:00Z", slot=3, state="TASK_RUNNING",
+        task_id="shop/web.12", app_id=APP, version="2024-01-01T00:00:00Z", slot=3, state=TaskState.RUNNING,
         updated_at=1700000000.25, agent_id="a-1", hostname="10.0.0.1", ports=(31000, 31001), healthy=False,
         reason="REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", message="health check failed",
         started_at=1699999999.5, status_uuid=bytes(range(16)),
     )  # fmt: skip
     bare = TaskRecord(
-        task_id="shop/web.13", app_id=APP, version="v", slot=0, state="TASK_STAGING", updated_at=1.0
+        task_id="shop/web.13", app_id=APP, version="v", slot=0, state=TaskState.STAGING, updated_at=1.0
     )
-    healthy = TaskRecord(task_id="shop/web.14", app_id=APP, version="v", slot=1, state="TASK_RUNNING",
+    healthy = TaskRecord(task_id="shop/web.14", app_id=APP, version="v", slot=1, state=TaskState.RUNNING,
                          updated_at=1.0, healthy=True)  # fmt: skip
     store.apply([PutTask(full), PutTask(bare), PutTask(healthy)])
     assert sorted(store.load().tasks, key=lambda t: t.task_id) == [full, bare, healthy]
@@ -273,14 +276,14 @@ def test_a_task_round_trips_every_field(store: SqliteStore) -> None:
 
 def test_later_puts_replace_and_removes_forget_in_batch_order(store: SqliteStore) -> None:
     store.apply(
-        [PutTask(task(0, "TASK_STAGING")), PutTask(task(1)), PutTask(task(0, "TASK_RUNNING", at=101))]
+        [PutTask(task(0, TaskState.STAGING)), PutTask(task(1)), PutTask(task(0, TaskState.RUNNING, at=101))]
     )
-    store.apply([RemoveTask(f"{APP}.1"), PutTask(task(1, "TASK_STARTING")), RemoveTask("no/such.task")])
+    store.apply([RemoveTask(f"{APP}.1"), PutTask(task(1, TaskState.STARTING)), RemoveTask("no/such.task")])
     store.apply([PutTask(task(2)), RemoveTask(f"{APP}.2")])
     tasks = sorted(store.load().tasks, key=lambda t: t.task_id)
     assert [(t.task_id, t.state, t.updated_at) for t in tasks] == [
-        (f"{APP}.0", "TASK_RUNNING", 101.0),
-        (f"{APP}.1", "TASK_STARTING", 100.0),
+        (f"{APP}.0", TaskState.RUNNING, 101.0),
+        (f"{APP}.1", TaskState.STARTING, 100.0),
     ]
 
 
@@ -299,9 +302,9 @@ def test_task_counter_only_grows_including_across_reopen(tmp_path: Path) -> None
 
 def test_terminal_tasks_are_pruned_oldest_first_live_ones_never(tmp_path: Path) -> None:
     store = SqliteStore.open(tmp_path, SqliteOptions(keep_terminal_tasks=5))
-    store.apply([PutTask(task(n, "TASK_RUNNING")) for n in range(3)])
+    store.apply([PutTask(task(n, TaskState.RUNNING)) for n in range(3)])
     for n in range(3, 23):  # 20 terminal tasks, updated_at 3..22
-        store.apply([PutTask(task(n, "TASK_FAILED", at=float(n)))])
+        store.apply([PutTask(task(n, TaskState.FAILED, at=float(n)))])
     ids = {t.task_id for t in store.load().tasks}
     assert ids == {f"{APP}.{n}" for n in [0, 1, 2, 18, 19, 20, 21, 22]}
 
