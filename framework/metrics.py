@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
 
 __all__ = ["CONTENT_TYPE", "HTTP_METHODS", "BoundedLabel", "Metrics", "build_metrics", "status_class"]
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# generate_latest() writes the classic text format (our names are all legacy-valid, so none of the
+# newer escaping applies). Say 0.0.4 explicitly: every Prometheus release parses it, whatever version
+# string the installed prometheus_client would advertise.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Placing one batch of offers is in-memory arithmetic: sub-millisecond to a few hundred ms at scale.
 PLACEMENT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)

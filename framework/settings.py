@@ -17,6 +17,7 @@ resort for the default framework user.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import itertools
 import os
 import pwd
@@ -33,6 +34,14 @@ E = TypeVar("E", bound=StrEnum)
 
 ONE_WEEK_SECONDS = 7 * 24 * 3600.0
 DEFAULT_AGENT_RESOURCES = "cpus:4;mem:8192;disk:16384;ports:[31000-32000]"
+
+
+def gantry_version() -> str:
+    """The installed distribution's version (pyproject), or 'unknown' when run from a bare checkout."""
+    try:
+        return importlib.metadata.version("gantry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class MesosContentType(StrEnum):
