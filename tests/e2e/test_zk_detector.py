@@ -96,7 +96,9 @@ async def test_leader_is_lowest_json_info_and_follows_resignation(
         assert await asyncio.wait_for(detector.leader(), WAIT) == "http://127.0.0.1:5051"
 
         contenders[0].resign()
-        assert await asyncio.wait_for(detector.changed("http://127.0.0.1:5051"), WAIT) == "http://127.0.0.2:5052"
+        assert (
+            await asyncio.wait_for(detector.changed("http://127.0.0.1:5051"), WAIT) == "http://127.0.0.2:5052"
+        )
 
         # A non-leader leaving changes nothing; once the last contender leaves, nobody leads.
         contenders[2].resign()

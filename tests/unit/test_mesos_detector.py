@@ -30,7 +30,9 @@ def test_parse_zk_url(url: str, expected: ZooKeeperAddress) -> None:
     assert parse_zk_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["zk://h1:2181", "zk://h1:2181/", "zk:///mesos", "zk://h1,,h2/mesos", "http://x/m"])
+@pytest.mark.parametrize(
+    "url", ["zk://h1:2181", "zk://h1:2181/", "zk:///mesos", "zk://h1,,h2/mesos", "http://x/m"]
+)
 def test_parse_zk_url_rejects(url: str) -> None:
     with pytest.raises(DetectorError):
         parse_zk_url(url)

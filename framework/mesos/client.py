@@ -1,0 +1,504 @@
+"""The asyncio v1 scheduler HTTP client: one SUBSCRIBE stream in, calls out.
+
+Role: keep Gantry subscribed to the leading Mesos master and move messages across the wire. Events
+from the stream are decoded (RecordIO, then protobuf or JSON) and handed to the driver as
+framework.core events through the ``on_event`` callback, in stream order; effects the driver wants
+performed go out through :meth:`MesosClient.send` as calls. Callers: framework/driver.py and app.py.
+
+Theory of operation
+- ``run()`` loops forever: ask the detector for the leader, POST SUBSCRIBE (following 307s to the
+  leader, which the client remembers), read the chunked RecordIO stream until it breaks, tell the
+  driver it is disconnected, wait a capped exponential backoff with jitter, resubscribe with the same
+  framework id (in ``framework_info.id`` and the top-level ``framework_id``).
+- The stream is watched: if nothing (not even a HEARTBEAT) arrives for ``heartbeat_misses`` heartbeat
+  intervals, the connection is presumed dead (a silent partition never closes a TCP socket).
+- Calls use a separate aiohttp session and connector, so they can never queue behind the stream's
+  connection (Mesos requires calls on other connections). Each carries ``Mesos-Stream-Id``.
+- Errors are typed (errors.py). Transient ones are retried here (stream) or raised for the caller to
+  retry after the next SUBSCRIBED (calls). Permanent ones end ``run()`` (SUBSCRIBE refused, framework
+  removed) or are raised to the caller (a call the master rejects); either makes ``ready`` False.
+
+Retry hazard: an ACCEPT is retried only when it certainly never reached the master (connection
+refused, 503, 307). A retried ACCEPT that the master did process would fail its tasks as launched on
+invalid offers while they actually run. Every other call is idempotent at the master and is retried.
+
+Must not: make scheduling decisions, touch the store, or let protobuf objects out of framework/mesos.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self, cast
+
+import aiohttp
+import structlog
+from structlog.typing import FilteringBoundLogger
+from yarl import URL
+
+from framework.core.effects import MesosCall
+from framework.core.events import Event as CoreEvent
+from framework.mesos import codec
+from framework.mesos.detector import MasterDetector, detector_for
+from framework.mesos.errors import (
+    FrameworkRemovedError,
+    MesosError,
+    PermanentMesosError,
+    TransientMesosError,
+)
+from framework.mesos.wire import (
+    SCHEDULER_PATH,
+    ContentType,
+    EventDecodeError,
+    FrameworkConfig,
+    decode_event,
+    encode_call,
+    media_type_of,
+    subscribe_call,
+)
+from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
+from proto.recordio import Decoder, RecordIOError
+
+OnEvent = Callable[[CoreEvent], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+STREAM_ID = "Mesos-Stream-Id"
+DEFAULT_HEARTBEAT_INTERVAL = 15.0  # what every real master sends; used until SUBSCRIBED says otherwise
+_STREAM_MEDIA = ("application/json", "application/x-protobuf")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with "equal jitter": half the delay fixed, half random.
+
+    The fixed half keeps a retry from ever being immediate; the random half keeps many schedulers
+    that lost the same master from stampeding the new one in lockstep.
+    """
+
+    initial: float = 0.25
+    factor: float = 2.0
+    cap: float = 15.0
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        """Delay before retry number ``attempt`` (0-based); ``jitter`` is in [0, 1)."""
+        base = min(self.cap, self.initial * self.factor ** min(attempt, 64))
+        return base / 2 + base / 2 * jitter
+
+
+def _base_of(url: URL) -> str:
+    return str(url.origin())
+
+
+class MesosClient:
+    """Subscribes to the Mesos master and keeps the subscription alive; sends calls for effects.
+
+    Use it either as ``async with MesosClient(...) as client:`` (runs in a background task) or by
+    awaiting ``client.run()`` inside the application's TaskGroup. The client owns its detector:
+    ``run()`` starts it and closes it on the way out.
+    """
+
+    def __init__(
+        self,
+        master: str | MasterDetector,
+        framework: FrameworkConfig,
+        on_event: OnEvent,
+        *,
+        framework_id: str | None = None,
+        content_type: ContentType = ContentType.PROTOBUF,
+        suppressed_roles: tuple[str, ...] = (),
+        backoff: Backoff | None = None,
+        jitter: Callable[[], float] | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        heartbeat_misses: float = 5.0,
+        first_event_timeout: float = 5 * DEFAULT_HEARTBEAT_INTERVAL,
+        connect_timeout: float = 10.0,
+        call_timeout: float = 10.0,
+        call_attempts: int = 3,
+        max_redirects: int = 5,
+        logger: FilteringBoundLogger | None = None,
+    ) -> None:
+        self._detector = detector_for(master) if isinstance(master, str) else master
+        self._framework = framework
+        self._on_event = on_event
+        self._content_type = ContentType(content_type)
+        self._suppressed_roles = suppressed_roles
+        self._backoff = backoff or Backoff()
+        self._jitter = jitter or random.Random().random
+        self._sleep = sleep
+        self._clock = clock  # stamps core events (`now`); wall time, like the rest of the driver
+        self._heartbeat_misses = heartbeat_misses
+        self._first_event_timeout = first_event_timeout
+        self._connect_timeout = connect_timeout
+        self._call_timeout = call_timeout
+        self._call_attempts = max(1, call_attempts)
+        self._max_redirects = max_redirects
+        self._log: FilteringBoundLogger = logger or cast(
+            FilteringBoundLogger, structlog.get_logger("gantry.mesos")
+        )
+
+        # Observable state (read by the driver, /v1/info, /readyz and metrics).
+        self.framework_id: str | None = framework_id
+        self.master_url: str | None = None
+        self.heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+        self.reconnects = 0  # SUBSCRIBE attempts after the first
+        self.heartbeats = 0
+        self.events_received = 0
+        self.events_undecodable = 0
+        self.calls_sent = 0
+        self.failure: PermanentMesosError | None = None  # why run() stopped for good
+        self.call_failure: PermanentMesosError | None = None  # the latest call the master refused
+        self.last_error: str | None = None  # latest transient problem, for operators
+
+        self._subscribed = False
+        self._stream_id: str | None = None
+        self._redirected: str | None = None  # leader learnt from a 307, tried before the detector
+        self._stream: aiohttp.ClientResponse | None = None
+        self._drop_reason: str | None = None
+        self._calls: aiohttp.ClientSession | None = None
+        self._subscribed_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- public state ---------------------------------------------------------------------------
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed
+
+    @property
+    def stream_id(self) -> str | None:
+        return self._stream_id
+
+    @property
+    def ready(self) -> bool:
+        """Subscribed, and nothing the master said needs an operator: what /readyz reports."""
+        return self._subscribed and self.failure is None and self.call_failure is None
+
+    async def wait_subscribed(self) -> None:
+        """Return once subscribed; raise the permanent error if the client gave up instead."""
+        while not self._subscribed:
+            if self.failure is not None:
+                raise self.failure
+            if self._task is not None and self._task.done():
+                raise TransientMesosError("the client is not running")
+            waiter = asyncio.ensure_future(self._subscribed_event.wait())
+            try:
+                if self._task is not None:
+                    await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await waiter
+            finally:
+                waiter.cancel()
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self.run(), name="mesos-client")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ``run()`` (if running in another task) and wait until every connection is closed."""
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def run(self) -> None:
+        """Stay subscribed until cancelled. Raises PermanentMesosError when Mesos will not have us."""
+        self._task = asyncio.current_task()
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout, sock_read=None)
+        # force_close: a stream connection is never reused, and dies with its subscription.
+        stream_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1, force_close=True), timeout=timeout
+        )
+        self._calls = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64),
+            timeout=aiohttp.ClientTimeout(total=self._call_timeout, connect=self._connect_timeout),
+        )
+        leader_watch: asyncio.Task[None] | None = None
+        try:
+            await self._detector.start()
+            leader_watch = asyncio.create_task(self._follow_leader(), name="mesos-leader-watch")
+            await self._stay_subscribed(stream_session)
+        except PermanentMesosError as exc:
+            self.failure = exc
+            self._log.error("mesos_subscription_failed", error=str(exc), status=exc.status, detail=exc.detail)
+            raise
+        finally:
+            if leader_watch is not None:
+                leader_watch.cancel()
+                await asyncio.gather(leader_watch, return_exceptions=True)
+            self._subscribed = False
+            self._subscribed_event.clear()
+            self._stream_id = None
+            calls, self._calls = self._calls, None
+            await calls.close()
+            await stream_session.close()
+            await self._detector.close()
+
+    # ---- the subscription loop --------------------------------------------------------------------
+
+    async def _stay_subscribed(self, session: aiohttp.ClientSession) -> None:
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self._subscribe_once(session)
+            except (TransientMesosError, aiohttp.ClientError, OSError, TimeoutError, RecordIOError) as exc:
+                reason = self._drop_reason or f"{type(exc).__name__}: {exc}"
+            self._drop_reason = None
+            was_subscribed = self._subscribed
+            await self._mark_disconnected(reason)
+            if not was_subscribed:
+                # The remembered leader did not take us: ask the detector again next time.
+                self._redirected = None
+            elif loop.time() - started >= self._backoff.cap:
+                attempt = 0  # a long healthy subscription: start the backoff over
+            delay = self._backoff.delay(attempt, self._jitter())
+            attempt += 1
+            self._log.warning("mesos_resubscribing", reason=reason, delay=round(delay, 3), attempt=attempt)
+            await self._sleep(delay)
+            self.reconnects += 1
+
+    async def _subscribe_once(self, session: aiohttp.ClientSession) -> None:
+        """One subscription: POST SUBSCRIBE (following redirects), then read until the stream breaks."""
+        base = self._redirected or await self._detector.leader()
+        body = encode_call(
+            subscribe_call(self._framework, self.framework_id, self._suppressed_roles), self._content_type
+        )
+        headers = {"Content-Type": self._content_type.media_type, "Accept": self._content_type.media_type}
+        for _ in range(self._max_redirects + 1):
+            self.master_url = base
+            async with session.post(
+                base + SCHEDULER_PATH, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                if resp.status == 307:
+                    base = self._follow_redirect(resp, base)
+                    continue
+                if resp.status != 200:
+                    raise await _error_for(resp, "SUBSCRIBE")
+                self._stream = resp
+                try:
+                    await self._read_stream(resp, base)
+                finally:
+                    self._stream = None
+                    resp.close()
+        raise TransientMesosError(f"more than {self._max_redirects} redirects subscribing to {base}")
+
+    def _follow_redirect(self, resp: aiohttp.ClientResponse, base: str) -> str:
+        location = resp.headers.get("Location")
+        if not location:
+            raise TransientMesosError(f"{base} answered 307 without a Location")
+        # Masters send a protocol-relative "//host:port/api/v1/scheduler": resolve against our URL.
+        target = _base_of(URL(base + SCHEDULER_PATH).join(URL(location)))
+        self._log.info("mesos_redirected", source=base, leader=target)
+        self._redirected = target
+        return target
+
+    async def _read_stream(self, resp: aiohttp.ClientResponse, base: str) -> None:
+        media = media_type_of(resp.headers.get("Content-Type"))
+        if media not in _STREAM_MEDIA:
+            raise PermanentMesosError(
+                f"{base} answered SUBSCRIBE with Content-Type {media!r}: not a Mesos master?", status=200
+            )
+        stream_id = resp.headers.get(STREAM_ID)
+        decoder = Decoder()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._first_event_timeout
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await resp.content.readany()
+            except TimeoutError:
+                raise TransientMesosError(
+                    f"no event from {base} for {self._heartbeat_misses:g} heartbeat intervals"
+                ) from None
+            received = loop.time()
+            if not chunk:
+                decoder.close()  # raises if the stream stopped inside a record
+                raise TransientMesosError(f"{base} closed the event stream")
+            try:
+                records = decoder.feed(chunk)
+            except RecordIOError as exc:
+                # Framing is lost; act on what was complete before the bad bytes, then drop the stream.
+                for record in exc.complete:
+                    await self._handle_record(record, media, stream_id, base)
+                raise
+            for record in records:
+                await self._handle_record(record, media, stream_id, base)
+            # Any event proves the connection alive, not only HEARTBEAT.
+            deadline = received + self._heartbeat_misses * self.heartbeat_interval
+
+    async def _handle_record(self, record: bytes, media: str, stream_id: str | None, base: str) -> None:
+        try:
+            event = decode_event(record, media)
+        except EventDecodeError as exc:
+            # One bad event must not cost the subscription (framing is intact); the master
+            # re-sends status updates until acknowledged, so skipping loses nothing durable.
+            self.events_undecodable += 1
+            self._log.warning("mesos_event_undecodable", error=str(exc))
+            return
+        self.events_received += 1
+        match event.type:
+            case scheduler.Event.SUBSCRIBED:
+                await self._on_subscribed(event.subscribed, stream_id, base)
+            case scheduler.Event.HEARTBEAT:
+                self.heartbeats += 1
+            case scheduler.Event.ERROR:
+                raise self._classify_error(event.error.message)
+            case _:
+                for core_event in codec.events_from(event, self._clock()):
+                    await self._on_event(core_event)
+
+    async def _on_subscribed(
+        self, subscribed: scheduler.Event.Subscribed, stream_id: str | None, base: str
+    ) -> None:
+        if not stream_id:
+            raise PermanentMesosError(f"{base} sent SUBSCRIBED without a {STREAM_ID} header", status=200)
+        resubscribed = self.framework_id is not None
+        self.framework_id = subscribed.framework_id.value
+        if subscribed.HasField("heartbeat_interval_seconds") and subscribed.heartbeat_interval_seconds > 0:
+            self.heartbeat_interval = subscribed.heartbeat_interval_seconds
+        self._stream_id = stream_id
+        self.master_url = base
+        self._subscribed = True
+        self._subscribed_event.set()
+        self.last_error = None
+        self._log.info(
+            "mesos_subscribed", framework_id=self.framework_id, master=base, resubscribed=resubscribed
+        )
+        await self._on_event(codec.subscribed_event(subscribed, base, self._clock()))
+
+    def _classify_error(self, message: str) -> MesosError:
+        lowered = message.lower()
+        if "removed" in lowered:
+            return FrameworkRemovedError(
+                f"Mesos removed framework {self.framework_id}: {message}", detail=message
+            )
+        if "failed over" in lowered:
+            # Another SUBSCRIBE took our framework id (maybe our own retry racing this stream).
+            return TransientMesosError(f"master sent ERROR: {message}")
+        if not self._subscribed:
+            # A refusal of the subscription itself (bad role, principal change, ...): no retry fixes it.
+            return PermanentMesosError(f"Mesos refused SUBSCRIBE: {message}", detail=message)
+        return TransientMesosError(f"master sent ERROR: {message}")
+
+    async def _mark_disconnected(self, reason: str) -> None:
+        self.last_error = reason
+        if not self._subscribed:
+            return
+        self._subscribed = False
+        self._subscribed_event.clear()
+        self._stream_id = None
+        self._log.warning("mesos_disconnected", reason=reason, master=self.master_url)
+        await self._on_event(codec.disconnected_event(reason, self._clock()))
+
+    def _drop_stream(self, reason: str) -> None:
+        """Abort the current stream from outside the reader; the loop then resubscribes."""
+        stream = self._stream
+        if stream is not None and self._drop_reason is None:
+            self._drop_reason = reason
+            stream.close()
+
+    async def _follow_leader(self) -> None:
+        # Only a ZooKeeper detector ever changes its mind; a static one waits here until closed.
+        seen = self._detector.current()
+        while True:
+            leader = await self._detector.changed(seen)
+            seen = leader
+            if leader is not None and leader != self.master_url:
+                self._redirected = None
+                self._drop_stream(f"leading master changed to {leader}")
+
+    # ---- calls ------------------------------------------------------------------------------------
+
+    async def send(self, effect: MesosCall) -> None:
+        """Perform one effect as the call(s) it maps to. Raises TransientMesosError when not subscribed
+        or the master is unreachable (retry after the next SUBSCRIBED), PermanentMesosError when the
+        master rejects the call."""
+        framework_id = self.framework_id
+        if not self._subscribed or framework_id is None:
+            raise TransientMesosError(f"cannot send {type(effect).__name__}: not subscribed")
+        for call in codec.calls_for(effect, framework_id, self._framework.roles):
+            await self._post_call(call)
+
+    async def _post_call(self, call: scheduler.Call) -> None:
+        name = scheduler.Call.Type.Name(call.type)
+        body = encode_call(call, self._content_type)
+        idempotent = call.type != scheduler.Call.ACCEPT
+        attempt = redirects = 0
+        base = self.master_url
+        while True:
+            session, stream_id = self._calls, self._stream_id
+            if session is None or stream_id is None or base is None:
+                raise TransientMesosError(f"cannot send {name}: not subscribed")
+            headers = {"Content-Type": self._content_type.media_type, STREAM_ID: stream_id}
+            retry_allowed = True
+            try:
+                async with session.post(
+                    base + SCHEDULER_PATH, data=body, headers=headers, allow_redirects=False
+                ) as resp:
+                    if resp.status in (200, 202):
+                        self.calls_sent += 1
+                        return
+                    if resp.status == 307:
+                        redirects += 1
+                        if redirects > self._max_redirects:
+                            raise TransientMesosError(f"{name}: more than {self._max_redirects} redirects")
+                        base = self._follow_redirect(resp, base)
+                        continue
+                    failure = await self._call_error(resp, name, stream_id)
+                    # 503 means "not the leader / recovering": the call was not processed.
+                    retry_allowed = idempotent or resp.status == 503
+            except aiohttp.ClientConnectorError as exc:
+                failure = TransientMesosError(f"{name}: cannot connect to {base}: {exc}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # The request may have reached the master: only idempotent calls may go again.
+                failure = TransientMesosError(f"{name} to {base} failed: {type(exc).__name__}: {exc}")
+                retry_allowed = idempotent
+            attempt += 1
+            if (
+                isinstance(failure, PermanentMesosError)
+                or not retry_allowed
+                or attempt >= self._call_attempts
+            ):
+                self.last_error = str(failure)
+                raise failure
+            await self._sleep(self._backoff.delay(attempt - 1, self._jitter()))
+
+    async def _call_error(self, resp: aiohttp.ClientResponse, name: str, stream_id: str) -> MesosError:
+        error = await _error_for(resp, name)
+        if resp.status == 403:
+            # "Framework is not subscribed": our stream is gone as far as the master knows.
+            self._drop_stream(f"{name} got 403: {error}")
+            return TransientMesosError(str(error))
+        if isinstance(error, PermanentMesosError) and (stream_id != self._stream_id or not self._subscribed):
+            # A resubscription raced this call (stale stream id, framework not yet re-created):
+            # the call was fine, its moment was not.
+            return TransientMesosError(str(error))
+        if isinstance(error, PermanentMesosError):
+            self.call_failure = error
+            self._log.error("mesos_call_rejected", call=name, status=resp.status, detail=error.detail)
+        return error
+
+
+async def _error_for(resp: aiohttp.ClientResponse, what: str) -> MesosError:
+    """Map a non-success answer to an error that says whether retrying helps."""
+    detail = (await resp.text(errors="replace")).strip()[:500]
+    message = f"{what} to {resp.url.origin()} failed with {resp.status} {resp.reason or ''}".rstrip()
+    if detail:
+        message += f": {detail}"
+    if resp.status == 429 or resp.status >= 500 or resp.status < 400:
+        return TransientMesosError(message)
+    return PermanentMesosError(message, status=resp.status, detail=detail)

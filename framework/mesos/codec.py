@@ -1,0 +1,394 @@
+"""Protobuf <-> framework.core: the only place where Mesos messages and core values meet.
+
+Role: `events_from` turns a decoded scheduler `Event` into core events (`OffersReceived`,
+`StatusUpdated`, ...); `calls_for` turns a core effect (`Accept`, `Kill`, ...) into scheduler `Call`s.
+`subscribed_event` / `disconnected_event` build the two connection events the client itself observes.
+Callers: framework/mesos/client.py only. Everything here is pure: no I/O, no clock (the client passes
+`now`), and no protobuf object ever leaves framework/mesos.
+
+Translation decisions (see /work/shared/mesos-protocol.md for the wire facts):
+- Offers: only unreserved, non-revocable, non-shared resources are counted. Using reserved resources
+  requires echoing their reservation back in the task, which `core.model.Offer` does not carry;
+  counting them would make placement launch on resources the master then refuses.
+- Attributes become text: TEXT as is, SCALAR to three decimals without trailing zeros ("3", "1.5"),
+  RANGES as "[1-5,7]", SET as "{a,b}".
+- Tasks (LAUNCH, command executor): resources from the offer's role with `allocation_info`, host ports
+  as RANGES covering exactly the allocated ports; a container image means ContainerInfo MESOS with a
+  DOCKER image (the unified containerizer), with port mappings on the "mesos-bridge" CNI network.
+  Mesos allows one health check and one generic check per task: the first health check and the first
+  readiness check are carried; a named check port becomes the container port when it is mapped (the
+  executor checks inside the task's network namespace) and the host port otherwise.
+- KillPolicy grace periods are DurationInfo nanoseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import assert_never
+
+from framework.core.effects import (
+    Accept,
+    Acknowledge,
+    Decline,
+    Kill,
+    MesosCall,
+    Reconcile,
+    Revive,
+    Suppress,
+    TaskLaunch,
+)
+from framework.core.events import (
+    AgentFailed,
+    Disconnected,
+    ExecutorFailed,
+    OfferRescinded,
+    OffersReceived,
+    StatusUpdated,
+    Subscribed,
+    TaskState,
+)
+from framework.core.events import Event as CoreEvent
+from framework.core.model import Offer
+from framework.core.resources import Resources, from_milli, to_milli
+from framework.core.spec import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
+from framework.mesos.wire import EventDecodeError
+from proto.mesos.v1 import mesos_pb2 as mesos
+from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
+
+# The CNI network the Mesos containerizer's port-mapper plugin conventionally uses for bridge mode.
+BRIDGE_NETWORK = "mesos-bridge"
+_NANOS = 1_000_000_000
+_SCALARS = ("cpus", "mem", "disk", "gpus")
+
+
+# ---- events -----------------------------------------------------------------------------------------
+
+
+def subscribed_event(subscribed: scheduler.Event.Subscribed, master_url: str, now: float) -> Subscribed:
+    info = subscribed.master_info
+    master = info.pid if subscribed.HasField("master_info") and info.pid else master_url
+    return Subscribed(now=now, framework_id=subscribed.framework_id.value, master=master)
+
+
+def disconnected_event(reason: str, now: float) -> Disconnected:
+    return Disconnected(now=now, reason=reason)
+
+
+def events_from(event: scheduler.Event, now: float) -> list[CoreEvent]:
+    """Core events for one stream event. SUBSCRIBED, HEARTBEAT and ERROR are the client's business;
+    maintenance (inverse offers), operation feedback and executor MESSAGEs are not used by Gantry."""
+    match event.type:
+        case scheduler.Event.OFFERS:
+            return [OffersReceived(now=now, offers=tuple(offer_from(o) for o in event.offers.offers))]
+        case scheduler.Event.RESCIND:
+            return [OfferRescinded(now=now, offer_id=event.rescind.offer_id.value)]
+        case scheduler.Event.UPDATE:
+            return [status_from(event.update.status, now)]
+        case scheduler.Event.FAILURE:
+            return _failure(event.failure, now)
+        case _:
+            return []
+
+
+def _failure(failure: scheduler.Event.Failure, now: float) -> list[CoreEvent]:
+    agent = failure.agent_id.value if failure.HasField("agent_id") else None
+    if failure.HasField("executor_id"):
+        status = failure.status if failure.HasField("status") else None
+        return [ExecutorFailed(now=now, agent_id=agent, executor_id=failure.executor_id.value, status=status)]
+    if agent is not None:
+        return [AgentFailed(now=now, agent_id=agent)]
+    return []
+
+
+def offer_from(offer: mesos.Offer) -> Offer:
+    role = offer.allocation_info.role if offer.allocation_info.role else _first_role(offer.resources)
+    return Offer(
+        offer_id=offer.id.value,
+        agent_id=offer.agent_id.value,
+        hostname=offer.hostname,
+        role=role,
+        resources=resources_from(offer.resources),
+        attributes={a.name: attribute_text(a) for a in offer.attributes},
+    )
+
+
+def _first_role(resources: Iterable[mesos.Resource]) -> str:
+    for resource in resources:
+        if resource.allocation_info.role:
+            return resource.allocation_info.role
+    return "*"
+
+
+def _usable(resource: mesos.Resource) -> bool:
+    # Unreserved in both the pre-refinement (role/reservation) and the refined (reservations) format.
+    return (
+        resource.role in ("", "*")
+        and not resource.HasField("reservation")
+        and not resource.reservations
+        and not resource.HasField("revocable")
+        and not resource.HasField("shared")
+        and not resource.HasField("disk")
+        and not resource.HasField("provider_id")
+    )
+
+
+def resources_from(resources: Iterable[mesos.Resource]) -> Resources:
+    scalars = dict.fromkeys(_SCALARS, 0)
+    ports: list[tuple[int, int]] = []
+    for resource in resources:
+        if not _usable(resource):
+            continue
+        if resource.name in scalars and resource.type == mesos.Value.SCALAR:
+            scalars[resource.name] += max(0, to_milli(resource.scalar.value))
+        elif resource.name == "ports" and resource.type == mesos.Value.RANGES:
+            ports.extend((r.begin, r.end) for r in resource.ranges.range)
+    return Resources.of(
+        cpus=from_milli(scalars["cpus"]),
+        mem=from_milli(scalars["mem"]),
+        disk=from_milli(scalars["disk"]),
+        gpus=from_milli(scalars["gpus"]),
+        ports=ports,
+    )
+
+
+def _scalar_text(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def attribute_text(attribute: mesos.Attribute) -> str:
+    match attribute.type:
+        case mesos.Value.TEXT:
+            return attribute.text.value
+        case mesos.Value.SCALAR:
+            return _scalar_text(attribute.scalar.value)
+        case mesos.Value.RANGES:
+            return "[" + ",".join(f"{r.begin}-{r.end}" for r in attribute.ranges.range) + "]"
+        case mesos.Value.SET:
+            return "{" + ",".join(attribute.set.item) + "}"
+        case _:
+            return ""
+
+
+def status_from(status: mesos.TaskStatus, now: float) -> StatusUpdated:
+    try:
+        state = TaskState(mesos.TaskState.Name(status.state))
+    except ValueError as exc:
+        raise EventDecodeError(f"task {status.task_id.value}: unknown task state {status.state}") from exc
+    return StatusUpdated(
+        now=now,
+        task_id=status.task_id.value,
+        state=state,
+        agent_id=status.agent_id.value if status.HasField("agent_id") else None,
+        healthy=status.healthy if status.HasField("healthy") else None,
+        reason=_reason_name(status) if status.HasField("reason") else None,
+        message=status.message if status.HasField("message") else None,
+        source=_source_name(status) if status.HasField("source") else None,
+        # Only agent/executor updates carry a uuid, and only those may be acknowledged.
+        uuid=status.uuid if status.HasField("uuid") and status.uuid else None,
+        timestamp=status.timestamp if status.HasField("timestamp") else None,
+        executor_id=status.executor_id.value if status.HasField("executor_id") else None,
+    )
+
+
+def _reason_name(status: mesos.TaskStatus) -> str | None:
+    try:
+        return mesos.TaskStatus.Reason.Name(status.reason)
+    except ValueError:  # a reason newer than our proto: unknown is better than wrong
+        return None
+
+
+def _source_name(status: mesos.TaskStatus) -> str | None:
+    try:
+        return mesos.TaskStatus.Source.Name(status.source)
+    except ValueError:
+        return None
+
+
+# ---- calls ------------------------------------------------------------------------------------------
+
+
+def calls_for(effect: MesosCall, framework_id: str, roles: tuple[str, ...]) -> list[scheduler.Call]:
+    """The scheduler calls that perform `effect`. `roles` are the framework's (for SUPPRESS/REVIVE)."""
+    call = scheduler.Call(type=_call_type(effect))
+    call.framework_id.value = framework_id
+    match effect:
+        case Accept():
+            accept = call.accept
+            accept.offer_ids.extend(mesos.OfferID(value=o) for o in effect.offer_ids)
+            if effect.launches:
+                operation = accept.operations.add(type=mesos.Offer.Operation.LAUNCH)
+                operation.launch.task_infos.extend(task_info(t) for t in effect.launches)
+            accept.filters.refuse_seconds = effect.refuse_seconds
+        case Decline():
+            call.decline.offer_ids.extend(mesos.OfferID(value=o) for o in effect.offer_ids)
+            call.decline.filters.refuse_seconds = effect.refuse_seconds
+        case Kill():
+            call.kill.task_id.value = effect.task_id
+            if effect.agent_id is not None:
+                call.kill.agent_id.value = effect.agent_id
+            if effect.grace_seconds is not None:
+                call.kill.kill_policy.grace_period.nanoseconds = _nanos(effect.grace_seconds)
+        case Acknowledge():
+            call.acknowledge.agent_id.value = effect.agent_id
+            call.acknowledge.task_id.value = effect.task_id
+            call.acknowledge.uuid = effect.uuid
+        case Reconcile():
+            call.reconcile.SetInParent()  # an empty list still needs the sub-message (implicit)
+            for task in effect.tasks:
+                entry = call.reconcile.tasks.add()
+                entry.task_id.value = task.task_id
+                if task.agent_id is not None:
+                    entry.agent_id.value = task.agent_id
+        case Suppress():
+            call.suppress.roles.extend(roles)
+        case Revive():
+            call.revive.roles.extend(roles)
+        case _:
+            assert_never(effect)
+    return [call]
+
+
+def _call_type(effect: MesosCall) -> scheduler.Call.Type.ValueType:
+    match effect:
+        case Accept():
+            return scheduler.Call.ACCEPT
+        case Decline():
+            return scheduler.Call.DECLINE
+        case Kill():
+            return scheduler.Call.KILL
+        case Acknowledge():
+            return scheduler.Call.ACKNOWLEDGE
+        case Reconcile():
+            return scheduler.Call.RECONCILE
+        case Suppress():
+            return scheduler.Call.SUPPRESS
+        case Revive():
+            return scheduler.Call.REVIVE
+        case _:
+            assert_never(effect)
+
+
+def _nanos(seconds: float) -> int:
+    return round(seconds * _NANOS)
+
+
+def task_info(launch: TaskLaunch) -> mesos.TaskInfo:
+    task = mesos.TaskInfo(name=launch.name)
+    task.task_id.value = launch.task_id
+    task.agent_id.value = launch.agent_id
+    task.resources.extend(task_resources(launch.resources, launch.role))
+    _set_command(task.command, launch)
+    if launch.labels:
+        task.labels.labels.extend(mesos.Label(key=k, value=v) for k, v in launch.labels)
+    if launch.container is not None:
+        _set_container(task.container, launch)
+    if launch.health_checks:
+        _set_health_check(task.health_check, launch.health_checks[0], launch)
+    if launch.readiness_checks:
+        _set_readiness_check(task.check, launch.readiness_checks[0], launch)
+    task.kill_policy.grace_period.nanoseconds = _nanos(launch.kill_grace_seconds)
+    return task
+
+
+def task_resources(resources: Resources, role: str) -> list[mesos.Resource]:
+    """Scalars and exactly the given port ranges, all allocated to `role` (a MULTI_ROLE framework must
+    use the offer's role; the master would inject it, but saying it keeps the request self-describing)."""
+    out: list[mesos.Resource] = []
+    for name, milli in zip(_SCALARS, resources.scalars_milli(), strict=True):
+        if milli > 0:
+            resource = mesos.Resource(name=name, type=mesos.Value.SCALAR)
+            resource.scalar.value = from_milli(milli)
+            resource.allocation_info.role = role
+            out.append(resource)
+    if resources.ports:
+        resource = mesos.Resource(name="ports", type=mesos.Value.RANGES)
+        resource.ranges.range.extend(mesos.Value.Range(begin=b, end=e) for b, e in resources.ports)
+        resource.allocation_info.role = role
+        out.append(resource)
+    return out
+
+
+def _set_command(command: mesos.CommandInfo, launch: TaskLaunch) -> None:
+    if launch.cmd is not None:
+        command.shell = True
+        command.value = launch.cmd
+    else:
+        # A container without cmd: exec the image's own entrypoint (the command must still be present).
+        command.shell = False
+    command.environment.SetInParent()
+    command.environment.variables.extend(
+        mesos.Environment.Variable(name=k, value=v, type=mesos.Environment.Variable.VALUE)
+        for k, v in launch.env
+    )
+
+
+def _host_port(launch: TaskLaunch, port_name: str) -> int:
+    try:
+        return launch.ports[launch.port_names.index(port_name)]
+    except (ValueError, IndexError) as exc:
+        raise ValueError(
+            f"task {launch.task_id}: no host port allocated for port name {port_name!r}"
+        ) from exc
+
+
+def _check_port(launch: TaskLaunch, port_name: str) -> int:
+    # Checks run inside the task's network namespace: a mapped port is reached on its container side.
+    if launch.container is not None:
+        for mapping in launch.container.port_mappings:
+            if mapping.port == port_name:
+                return mapping.container_port
+    return _host_port(launch, port_name)
+
+
+def _set_container(container: mesos.ContainerInfo, launch: TaskLaunch) -> None:
+    assert launch.container is not None
+    container.type = mesos.ContainerInfo.MESOS
+    container.mesos.image.type = mesos.Image.DOCKER
+    container.mesos.image.docker.name = launch.container.image
+    if launch.container.port_mappings:
+        network = container.network_infos.add(name=BRIDGE_NETWORK)
+        for mapping in launch.container.port_mappings:
+            network.port_mappings.add(
+                host_port=_host_port(launch, mapping.port),
+                container_port=mapping.container_port,
+                protocol=mapping.protocol.value,
+            )
+
+
+def _set_health_check(check: mesos.HealthCheck, spec: HealthCheckSpec, launch: TaskLaunch) -> None:
+    # The grace period already covers the start-up; checking from the first second lets a fast task
+    # turn healthy early.
+    check.delay_seconds = 0.0
+    check.interval_seconds = spec.interval_seconds
+    check.timeout_seconds = spec.timeout_seconds
+    check.grace_period_seconds = spec.grace_period_seconds
+    check.consecutive_failures = spec.max_consecutive_failures
+    match spec.protocol:
+        case CheckProtocol.HTTP:
+            check.type = mesos.HealthCheck.HTTP
+            check.http.scheme = "http"
+            check.http.port = _check_port(launch, _required(spec.port, "port", launch))
+            check.http.path = spec.path or "/"
+        case CheckProtocol.TCP:
+            check.type = mesos.HealthCheck.TCP
+            check.tcp.port = _check_port(launch, _required(spec.port, "port", launch))
+        case CheckProtocol.COMMAND:
+            check.type = mesos.HealthCheck.COMMAND
+            check.command.shell = True
+            check.command.value = _required(spec.command, "command", launch)
+        case _:
+            assert_never(spec.protocol)
+
+
+def _set_readiness_check(check: mesos.CheckInfo, spec: ReadinessCheckSpec, launch: TaskLaunch) -> None:
+    check.type = mesos.CheckInfo.HTTP
+    check.http.port = _check_port(launch, spec.port)
+    check.http.path = spec.path
+    check.delay_seconds = 0.0
+    check.interval_seconds = spec.interval_seconds
+
+
+def _required(value: str | None, what: str, launch: TaskLaunch) -> str:
+    if not value:
+        raise ValueError(f"task {launch.task_id}: health check without {what}")
+    return value
