@@ -107,6 +107,7 @@ class _Field:
     """Everything the codec needs about one field, computed once per message type."""
 
     name: str
+    number: int
     kind: _Kind
     repeated: bool
     required: bool
@@ -127,17 +128,30 @@ class _Field:
 class _Table:
     fields: tuple[_Field, ...]
     by_name: Mapping[str, _Field]
+    # Fields that print a default when unset.
+    with_defaults: tuple[_Field, ...]
+    # Declaration order, when ListFields (field-number order) can differ from it.
+    reorder: tuple[str, ...] | None
 
 
-_TABLES: dict[str, _Table] = {}
+# Keyed by descriptor object: one lookup per message, no attribute access.
+_TABLES: dict[Any, _Table] = {}
 
 
 def _table(descriptor: AnyDescriptor) -> _Table:
-    table = _TABLES.get(descriptor.full_name)
+    table = _TABLES.get(descriptor)
     if table is None:
         fields = tuple(_describe(field) for field in descriptor.fields)
-        table = _Table(fields=fields, by_name={field.name: field for field in fields})
-        _TABLES[descriptor.full_name] = table
+        with_defaults = tuple(field for field in fields if field.print_default is not None)
+        numbers = [field.number for field in fields]
+        in_number_order = numbers == sorted(numbers)
+        table = _Table(
+            fields=fields,
+            by_name={field.name: field for field in fields},
+            with_defaults=with_defaults,
+            reorder=None if in_number_order and not with_defaults else tuple(f.name for f in fields),
+        )
+        _TABLES[descriptor] = table
     return table
 
 
@@ -146,6 +160,7 @@ def _describe(field: AnyFieldDescriptor) -> _Field:
     if message_type is not None and message_type.GetOptions().map_entry:
         return _Field(
             name=field.name,
+            number=field.number,
             kind=_Kind.MAP,
             repeated=False,
             required=False,
@@ -166,6 +181,7 @@ def _describe(field: AnyFieldDescriptor) -> _Field:
         print_default = _plain_value(field.default_value, kind, enum_by_number)
     return _Field(
         name=field.name,
+        number=field.number,
         kind=kind,
         repeated=field.is_repeated,
         required=field.is_required,
@@ -189,24 +205,39 @@ def to_dict(message: Message, *, defaults: bool = True) -> dict[str, Any]:
     fields appear, which makes `parse(to_dict(m)) == m` exact.
     """
     table = _table(message.DESCRIPTOR)
-    present = {field.name: value for field, value in message.ListFields()}
+    by_name = table.by_name
     out: dict[str, Any] = {}
-    for field in table.fields:
-        value = present.get(field.name, _ABSENT)
-        if value is _ABSENT:
-            if defaults and field.print_default is not None:
-                out[field.name] = field.print_default
-            continue
-        if field.kind is _Kind.MAP:
-            assert field.key is not None and field.value is not None
-            out[field.name] = {
-                _map_key(key): _to_json(item, field.value, defaults) for key, item in value.items()
-            }
+    # ListFields yields only set fields (and non-empty repeated ones), in C.
+    for descriptor, value in message.ListFields():
+        name = descriptor.name
+        field = by_name[name]
+        kind = field.kind
+        if kind in _VERBATIM:
+            out[name] = list(value) if field.repeated else value
+        elif kind is _Kind.MESSAGE:
+            if field.repeated:
+                out[name] = [to_dict(item, defaults=defaults) for item in value]
+            else:
+                out[name] = to_dict(value, defaults=defaults)
+        elif kind is _Kind.MAP:
+            assert field.value is not None
+            out[name] = {_map_key(key): _to_json(item, field.value, defaults) for key, item in value.items()}
         elif field.repeated:
-            out[field.name] = [_to_json(item, field, defaults) for item in value]
+            out[name] = [_plain_value(item, kind, field.enum_by_number) for item in value]
         else:
-            out[field.name] = _to_json(value, field, defaults)
+            out[name] = _plain_value(value, kind, field.enum_by_number)
+    if defaults:
+        for field in table.with_defaults:
+            if field.name not in out:
+                out[field.name] = field.print_default
+    if table.reorder is not None:
+        # Print in declaration order, as stout does.
+        out = {name: out[name] for name in table.reorder if name in out}
     return out
+
+
+# JSON represents these exactly as Python holds them.
+_VERBATIM = frozenset({_Kind.INT, _Kind.STRING, _Kind.BOOL})
 
 
 _ABSENT: Any = object()
@@ -318,31 +349,68 @@ def _json_type(value: Any) -> str:
     return f"Python {type(value).__name__}"
 
 
+def _is_object(value: Any) -> bool:
+    # json.loads builds plain dicts; the ABC check is the slow path for other mappings.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _is_array(value: Any) -> bool:
+    return type(value) is list or isinstance(value, tuple)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _ConversionError(Exception):
+    """A scalar did not convert; the caller, which knows the path, turns it into JSONCodecError."""
+
+
+def _locate(error: _ConversionError, field: _Field, path: str) -> JSONCodecError:
+    message = str(error)
+    # Mesos names only the field; say where it is when that is not obvious.
+    if path != field.name:
+        message = f"{message} (at {path})"
+    return JSONCodecError(message, path)
+
+
+def _unexpected(value: Any, field: _Field) -> _ConversionError:
+    return _ConversionError(f"Not expecting a JSON {_json_type(value)} for field '{field.name}'")
+
+
+# Walking the document. `path` is always the path of the message being filled; a
+# field's own path is built only when descending into it or reporting an error,
+# which keeps string formatting off the hot path.
+
+
 def _fill(message: Message, document: Mapping[str, Any], path: str) -> None:
-    table = _table(message.DESCRIPTOR)
+    by_name = _table(message.DESCRIPTOR).by_name
     for key, value in document.items():
-        field = table.by_name.get(key)
+        field = by_name.get(key)
         if field is None or value is None:
             continue  # Unknown keys are ignored; null means unset.
-        field_path = f"{path}.{key}" if path else key
-        if field.kind is _Kind.MAP:
-            _fill_map(message, field, value, field_path)
+        kind = field.kind
+        if kind is _Kind.MAP:
+            _fill_map(message, field, value, _join(path, key))
         elif field.repeated:
-            _add_repeated(message, field, value, field_path)
-        elif field.kind is _Kind.MESSAGE:
-            if not isinstance(value, Mapping):
-                raise _unexpected(value, field, field_path)
+            _add_repeated(message, field, value, _join(path, key))
+        elif kind is _Kind.MESSAGE:
+            if not _is_object(value):
+                raise _locate(_unexpected(value, field), field, _join(path, key))
             child = getattr(message, key)
             child.SetInParent()  # `{}` still marks the sub-message present.
-            _fill(child, value, field_path)
+            _fill(child, value, _join(path, key))
         else:
-            converted = _convert_scalar(value, field, field_path)
+            try:
+                converted = _convert_scalar(value, field)
+            except _ConversionError as error:
+                raise _locate(error, field, _join(path, key)) from None
             if converted is not _ABSENT:
                 setattr(message, key, converted)
 
 
 def _add_repeated(message: Message, field: _Field, value: Any, path: str) -> None:
-    if isinstance(value, list | tuple):
+    if _is_array(value):
         # stout applies the field to each element, so nested arrays flatten and nulls vanish.
         for index, item in enumerate(value):
             if item is not None:
@@ -350,96 +418,97 @@ def _add_repeated(message: Message, field: _Field, value: Any, path: str) -> Non
         return
     container = getattr(message, field.name)
     if field.kind is _Kind.MESSAGE:
-        if not isinstance(value, Mapping):
-            raise _unexpected(value, field, path)
+        if not _is_object(value):
+            raise _locate(_unexpected(value, field), field, path)
         _fill(container.add(), value, path)
         return
-    converted = _convert_scalar(value, field, path)
+    try:
+        converted = _convert_scalar(value, field)
+    except _ConversionError as error:
+        raise _locate(error, field, path) from None
     if converted is not _ABSENT:
         container.append(converted)
 
 
 def _fill_map(message: Message, field: _Field, value: Any, path: str) -> None:
     assert field.key is not None and field.value is not None
-    if isinstance(value, list | tuple):
+    if _is_array(value):
         for index, item in enumerate(value):
             if item is not None:
                 _fill_map(message, field, item, f"{path}[{index}]")
         return
-    if not isinstance(value, Mapping):
-        raise _unexpected(value, field, path)
+    if not _is_object(value):
+        raise _locate(_unexpected(value, field), field, path)
     container = getattr(message, field.name)
     for raw_key, item in value.items():
         entry_path = f"{path}[{raw_key!r}]"
-        key = _convert_scalar(raw_key, field.key, entry_path)
+        try:
+            key = _convert_scalar(raw_key, field.key)
+        except _ConversionError as error:
+            raise _locate(error, field.key, entry_path) from None
         if key is _ABSENT or item is None:
             continue
         if field.value.kind is _Kind.MESSAGE:
-            if not isinstance(item, Mapping):
-                raise _unexpected(item, field.value, entry_path)
-            child = container[key]
-            _fill(child, item, entry_path)
-        else:
-            converted = _convert_scalar(item, field.value, entry_path)
-            if converted is not _ABSENT:
-                container[key] = converted
+            if not _is_object(item):
+                raise _locate(_unexpected(item, field.value), field.value, entry_path)
+            _fill(container[key], item, entry_path)
+            continue
+        try:
+            converted = _convert_scalar(item, field.value)
+        except _ConversionError as error:
+            raise _locate(error, field.value, entry_path) from None
+        if converted is not _ABSENT:
+            container[key] = converted
 
 
-def _unexpected(value: Any, field: _Field, path: str) -> JSONCodecError:
-    return _error(f"Not expecting a JSON {_json_type(value)} for field '{field.name}'", field, path)
+# Converting one JSON scalar.
 
 
-def _error(message: str, field: _Field, path: str) -> JSONCodecError:
-    # Mesos names only the field; add where it is when that is not obvious.
-    if path and path != field.name:
-        message = f"{message} (at {path})"
-    return JSONCodecError(message, path)
-
-
-def _convert_scalar(value: Any, field: _Field, path: str) -> Any:
+def _convert_scalar(value: Any, field: _Field) -> Any:
     """A JSON scalar as the Python value for `field`, or _ABSENT when Mesos would drop it."""
     kind = field.kind
+    value_type = type(value)
     if kind is _Kind.STRING:
-        if isinstance(value, str):
+        if value_type is str:
             return value
-        raise _unexpected(value, field, path)
+        raise _unexpected(value, field)
     if kind is _Kind.ENUM:
-        if not isinstance(value, str):
-            raise _unexpected(value, field, path)
+        if value_type is not str:
+            raise _unexpected(value, field)
         assert field.enum_by_name is not None
         number = field.enum_by_name.get(value)
         if number is None:
             if field.required:
-                raise _error(f"Failed to find enum for '{value}'", field, path)
+                raise _ConversionError(f"Failed to find enum for '{value}'")
             return _ABSENT  # proto2 semantics: an unknown enum value leaves the field unset.
         return number
     if kind is _Kind.BYTES:
-        if not isinstance(value, str):
-            raise _unexpected(value, field, path)
-        return _decode_base64(value, field, path)
+        if value_type is not str:
+            raise _unexpected(value, field)
+        return _decode_base64(value, field)
     if kind is _Kind.BOOL:
-        return _convert_bool(value, field, path)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _unexpected(value, field, path)
-    if isinstance(value, str):
-        value = _number_from_string(value, field, path)
+        return _convert_bool(value, field)
+    if value_type is str:
+        value = _number_from_string(value, field)
+    elif value_type is bool or not isinstance(value, int | float):
+        raise _unexpected(value, field)
     if kind is _Kind.FLOAT:
         return float(value)
-    return _convert_int(value, field, path)
+    return _convert_int(value, field)
 
 
-def _convert_bool(value: Any, field: _Field, path: str) -> bool:
+def _convert_bool(value: Any, field: _Field) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
         stripped = value.strip()
         if stripped in ("true", "false"):
             return stripped == "true"
-        raise _error(f"Failed to parse '{value}' as a JSON boolean for field '{field.name}'", field, path)
-    raise _unexpected(value, field, path)
+        raise _ConversionError(f"Failed to parse '{value}' as a JSON boolean for field '{field.name}'")
+    raise _unexpected(value, field)
 
 
-def _number_from_string(text: str, field: _Field, path: str) -> int | float:
+def _number_from_string(text: str, field: _Field) -> int | float:
     if field.kind is _Kind.FLOAT:
         if text == "Infinity":
             return math.inf
@@ -450,17 +519,17 @@ def _number_from_string(text: str, field: _Field, path: str) -> int | float:
     except (ValueError, RecursionError):
         number = None
     if isinstance(number, bool) or not isinstance(number, int | float):
-        raise _error(f"Failed to parse '{text}' as a JSON number for field '{field.name}'", field, path)
+        raise _ConversionError(f"Failed to parse '{text}' as a JSON number for field '{field.name}'")
     return number
 
 
-def _convert_int(value: int | float, field: _Field, path: str) -> int:
+def _convert_int(value: int | float, field: _Field) -> int:
     if isinstance(value, float) and not math.isfinite(value):
-        raise _error(f"Value {value} is out of range for {field.type_name} field '{field.name}'", field, path)
+        raise _ConversionError(f"Value {value} is out of range for {field.type_name} field '{field.name}'")
     # Like stout, a fractional number in an integer field is truncated toward zero.
     integer = int(value)
     if not field.low <= integer <= field.high:
-        raise _error(f"Value {value} is out of range for {field.type_name} field '{field.name}'", field, path)
+        raise _ConversionError(f"Value {value} is out of range for {field.type_name} field '{field.name}'")
     return integer
 
 
@@ -468,17 +537,19 @@ _BASE64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*")
 _WHITESPACE = re.compile(r"\s+")
 
 
-def _decode_base64(text: str, field: _Field, path: str) -> bytes:
+def _decode_base64(text: str, field: _Field) -> bytes:
     # stout's decoder skips whitespace, stops at the first '=' and does not insist on
     # padding; accept the same inputs, and reject characters outside the alphabet.
     body = _WHITESPACE.sub("", text).split("=", 1)[0]
     if not _BASE64_ALPHABET.fullmatch(body):
         bad = next(char for char in body if not (char.isascii() and (char.isalnum() or char in "+/")))
-        raise _error(
-            f"Failed to base64 decode bytes field '{field.name}': Invalid character '{bad}'", field, path
+        raise _ConversionError(
+            f"Failed to base64 decode bytes field '{field.name}': Invalid character '{bad}'"
         )
-    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    if len(body) % 4 == 1:
+        # A lone trailing sextet carries no whole byte; stout ignores it.
+        body = body[:-1]
     try:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except binascii.Error as error:
-        raise _error(f"Failed to base64 decode bytes field '{field.name}': {error}", field, path) from None
+        raise _ConversionError(f"Failed to base64 decode bytes field '{field.name}': {error}") from None
