@@ -232,6 +232,7 @@ class MesosClient:
             await self._stay_subscribed(stream_session)
         except PermanentMesosError as exc:
             self.failure = exc
+            await self._mark_disconnected(str(exc))
             self._log.error("mesos_subscription_failed", error=str(exc), status=exc.status, detail=exc.detail)
             raise
         finally:

@@ -466,6 +466,7 @@ async def test_error_framework_removed_is_permanent(master: TinyMaster) -> None:
     assert not client.ready and not client.subscribed
     assert isinstance(client.failure, FrameworkRemovedError)
     assert len(master.subscribes) == 1
+    assert [type(e) for e in rec.events] == [Subscribed, Disconnected]
 
 
 async def test_refused_subscription_error_event_is_permanent(master: TinyMaster) -> None:
