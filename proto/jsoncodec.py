@@ -11,7 +11,7 @@ Why not google.protobuf.json_format: Mesos' mapping differs from proto3 JSON.
   * Enums are names only: a JSON number in an enum field is an error, and an
     unknown name is dropped (the field stays unset; in a repeated field the
     element is skipped) unless the field is required.
-  * When printing, an unset optional field with an explicit, non-deprecated
+  * When printing, an unset singular field with an explicit, non-deprecated
     default is printed with that default (e.g. Filters prints refuse_seconds 5.0).
   * When parsing, unknown keys are ignored, `null` means absent, numbers written
     as strings are accepted in numeric fields, "Infinity"/"-Infinity" in double
