@@ -5,9 +5,9 @@ chosen `ContentType`; `decode_event` turns one RecordIO record into an `Event`, 
 from the response's media type (a master may answer JSON even when we asked for protobuf, so the
 response header decides, not our request). `subscribe_call` builds SUBSCRIBE from `FrameworkConfig`.
 
-Mesos JSON (stout) and protobuf's JSON mapping agree on what matters here: snake_case field names,
-enums as names, bytes as standard base64, 64-bit integers accepted as numbers or strings. Unknown keys
-are ignored and `null` counts as absent on input.
+JSON is Mesos' own mapping (stout), implemented by `proto.jsoncodec`: proto field names, enums as
+names, 64-bit integers as numbers, bytes as standard base64; unknown keys are ignored and `null`
+counts as absent on input. Requests carry only the fields we set (no printed defaults).
 
 Callers: `framework.mesos.client` and `framework.mesos.codec`. Must not: know about framework.core
 types (that is codec.py), do I/O, or let protobuf objects escape framework/mesos.
@@ -16,12 +16,11 @@ types (that is codec.py), do I/O, or let protobuf objects escape framework/mesos
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
+from proto import jsoncodec
 from proto.mesos.v1 import mesos_pb2 as mesos
 from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 
@@ -121,9 +120,8 @@ def subscribe_call(
 def encode_call(call: scheduler.Call, content_type: ContentType) -> bytes:
     if content_type is ContentType.PROTOBUF:
         return call.SerializeToString()
-    doc = json_format.MessageToDict(call, preserving_proto_field_name=True)
-    # Compact, one line: some masters' peers split on newlines, and it is smaller.
-    return json.dumps(doc, separators=(",", ":")).encode()
+    # Compact and on one line (jsoncodec never writes a raw newline).
+    return jsoncodec.dumps(call, defaults=False)
 
 
 def media_type_of(header: str | None) -> str:
@@ -132,17 +130,18 @@ def media_type_of(header: str | None) -> str:
 
 
 def decode_event(record: bytes, media_type: str) -> scheduler.Event:
-    event = scheduler.Event()
     if media_type == PROTOBUF_MEDIA:
+        event = scheduler.Event()
         try:
             event.ParseFromString(record)
         except DecodeError as exc:
             raise EventDecodeError(f"undecodable protobuf event ({len(record)} bytes): {exc}") from exc
     elif media_type == JSON_MEDIA:
         try:
-            json_format.Parse(record, event, ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError) as exc:
-            raise EventDecodeError(f"undecodable JSON event: {exc}") from exc
+            event = jsoncodec.parse(record, scheduler.Event)
+        except jsoncodec.JSONCodecError as exc:
+            where = f" at {exc.path}" if exc.path else ""
+            raise EventDecodeError(f"undecodable JSON event{where}: {exc}") from exc
     else:
         raise EventDecodeError(f"unsupported event media type {media_type!r}")
     if not event.HasField("type") or event.type == scheduler.Event.UNKNOWN:
