@@ -40,6 +40,9 @@ test-fast: $(STAMP) ## pytest without the slow end-to-end tests
 proto: $(STAMP) ## Regenerate proto/mesos/**/*_pb2.py(i) from the .proto files
 	$(PY) -m proto.generate
 
+proto-check: $(STAMP) ## Fail when the generated modules are stale
+	$(PY) -m proto.generate --check
+
 run: $(STAMP) ## Run Gantry on its embedded local cluster
 	$(VENV)/bin/gantry run
 
