@@ -215,6 +215,8 @@ class MesosClient:
 
     async def run(self) -> None:
         """Stay subscribed until cancelled. Raises PermanentMesosError when Mesos will not have us."""
+        if self._calls is not None:
+            raise RuntimeError("MesosClient.run() is already running")
         self._task = asyncio.current_task()
         timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout, sock_read=None)
         # force_close: a stream connection is never reused, and dies with its subscription.
@@ -439,9 +441,11 @@ class MesosClient:
         body = encode_call(call, self._content_type)
         idempotent = call.type != scheduler.Call.ACCEPT
         attempt = redirects = 0
-        base = self.master_url
+        redirected: str | None = None
         while True:
+            # Re-read each attempt: a resubscription between attempts may have moved the stream.
             session, stream_id = self._calls, self._stream_id
+            base = redirected or self.master_url
             if session is None or stream_id is None or base is None:
                 raise TransientMesosError(f"cannot send {name}: not subscribed")
             headers = {"Content-Type": self._content_type.media_type, STREAM_ID: stream_id}
@@ -457,7 +461,7 @@ class MesosClient:
                         redirects += 1
                         if redirects > self._max_redirects:
                             raise TransientMesosError(f"{name}: more than {self._max_redirects} redirects")
-                        base = self._follow_redirect(resp, base)
+                        redirected = self._follow_redirect(resp, base)
                         continue
                     failure = await self._call_error(resp, name, stream_id)
                     # 503 means "not the leader / recovering": the call was not processed.

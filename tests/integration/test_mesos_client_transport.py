@@ -114,6 +114,7 @@ class TinyMaster:
         self.calls: list[tuple[scheduler.Call, dict[str, str]]] = []
         self.stream_ids: list[str] = []
         self.framework_id = "fw-1"
+        self.redirect_calls_to: TinyMaster | None = None
         self.closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -147,6 +148,9 @@ class TinyMaster:
             return await plan(self, request)
         self.calls.append((call, headers))
         status = self.call_statuses.popleft() if self.call_statuses else 202
+        if status == 307 and self.redirect_calls_to is not None:
+            location = f"//{self.redirect_calls_to.hostport}/api/v1/scheduler"
+            return web.Response(status=307, headers={"Location": location})
         return web.Response(status=status, text="" if status < 300 else f"scripted {status}")
 
     async def open_stream(self, request: web.Request) -> web.StreamResponse:
@@ -401,6 +405,27 @@ async def test_redirect_is_followed_and_remembered(master: TinyMaster) -> None:
             await client.send(Revive())
         assert len(master.subscribes) == 1 and len(leader.subscribes) == 2
         assert len(leader.calls) == 1 and master.calls == []
+    finally:
+        await leader.close()
+
+
+async def test_call_redirect_is_followed_and_the_leader_remembered_for_resubscription(
+    master: TinyMaster,
+) -> None:
+    leader = TinyMaster()
+    await leader.start()
+    try:
+        rec = Recorder()
+        async with running(make_client(master.url, rec)) as client:
+            await asyncio.wait_for(client.wait_subscribed(), WAIT)
+            master.redirect_calls_to = leader
+            master.call_statuses.append(307)
+            await client.send(Kill(task_id="t-1", agent_id="a-1"))
+            assert [c.type for c, _ in leader.calls] == [scheduler.Call.KILL]
+            # The old master lost leadership; when its stream ends the client goes to the new one.
+            master.closing.set()
+            await until(lambda: len(leader.subscribes) == 1 and client.subscribed)
+            assert client.master_url == leader.url
     finally:
         await leader.close()
 
