@@ -25,9 +25,9 @@ Must not: carry protobuf or mutable containers. Additive changes only (others bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from framework.core.events import TERMINAL_STATES, TaskState
+from framework.core.events import TERMINAL_STATES, StatusUpdated, TaskState
 from framework.core.resources import Resources
 from framework.core.spec import AppSpec, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec
 
@@ -60,7 +60,7 @@ class TaskRecord:
     """What the core knows about one task; field for field the store's `framework.state.records.TaskRecord`
     (the driver copies it across, `state.value` as the state string).
 
-    - `version`: the app version the task was launched with (see scheduler.app_version).
+    - `version`: the app version the task was launched with (see spec.app_version).
     - `slot`: the instance slot; at most one live task per (app_id, slot) at any time.
     - `updated_at`: when `state` last changed. A repeated state (e.g. a reconciliation reply) does not
       move it, so for an UNREACHABLE task it is the moment it became unreachable, which is what the
@@ -87,6 +87,31 @@ class TaskRecord:
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    def after(self, ev: StatusUpdated) -> TaskRecord:
+        """This record once `ev` (an update for this task) is applied.
+
+        Health is kept only while the task stays RUNNING (Mesos reports `healthy` on RUNNING
+        updates). A master-generated repeat of the same state (a reconciliation reply) only fills in
+        health and agent, so reconciling 100,000 unchanged tasks leaves every record as it was."""
+        running = ev.state is TaskState.RUNNING
+        if ev.healthy is not None:
+            healthy: bool | None = ev.healthy
+        else:
+            healthy = self.healthy if running and self.state is TaskState.RUNNING else None
+        if ev.uuid is None and ev.state is self.state:
+            return replace(self, healthy=healthy, agent_id=self.agent_id or ev.agent_id)
+        return replace(
+            self,
+            state=ev.state,
+            updated_at=ev.now if ev.state is not self.state else self.updated_at,
+            agent_id=ev.agent_id or self.agent_id,
+            healthy=healthy,
+            reason=ev.reason,
+            message=ev.message,
+            started_at=ev.now if running and self.started_at is None else self.started_at,
+            status_uuid=ev.uuid if ev.uuid is not None else self.status_uuid,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +224,7 @@ class PersistFrameworkId:
 class PersistApp:
     """Store `spec` (as `spec.to_json()`) as version `version` of the app and make it current.
 
-    Versions are content-addressed (scheduler.app_version), so the same spec always gets the same
+    Versions are content-addressed (spec.app_version), so the same spec always gets the same
     version string and re-storing it is idempotent."""
 
     app_id: str
@@ -247,6 +272,15 @@ class RecordEvent:
     app_id: str | None = None
     task_id: str | None = None
     details: tuple[tuple[str, str | int | float | bool | None], ...] = ()
+
+    @classmethod
+    def for_task(cls, record: TaskRecord, now: float, kind: str) -> RecordEvent:
+        """An event about one task, carrying its state, agent and reason."""
+        text = f"task {record.task_id} of {record.app_id}: {record.state.value}"
+        if record.message:
+            text += f" ({record.message})"
+        details = (("state", record.state.value), ("agent_id", record.agent_id), ("reason", record.reason))
+        return cls(now, kind, text, app_id=record.app_id, task_id=record.task_id, details=details)
 
 
 MesosCall = Accept | Decline | Kill | Acknowledge | Reconcile | Suppress | Revive

@@ -15,6 +15,8 @@ Round trip: `validate_app(spec.to_json()) == spec` for every valid spec (a prope
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -34,6 +36,8 @@ __all__ = [
     "ReadinessCheckSpec",
     "SpecError",
     "app_id_slug",
+    "app_version",
+    "build_env",
     "normalize_app_id",
     "port_env_name",
     "validate_app",
@@ -251,6 +255,33 @@ def app_id_slug(app_id: str) -> str:
 def port_env_name(port_name: str) -> str:
     """'http-alt' -> 'PORT_HTTP_ALT'."""
     return "PORT_" + port_name.upper().replace("-", "_")
+
+
+def app_version(spec: AppSpec) -> str:
+    """Content-addressed version: '<config digest>.<instances>'.
+
+    The digest covers everything but `instances`, so a scale keeps the prefix (tasks are not
+    replaced) while any other change gives a new prefix (tasks are replaced). The same spec always
+    gets the same version, which makes re-submitting it a no-op and re-storing it idempotent."""
+    config = spec.to_json()
+    del config["instances"]
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return f"{hashlib.sha256(canonical.encode()).hexdigest()[:12]}.{spec.instances}"
+
+
+def build_env(spec: AppSpec, version: str, task_id: str, slot: int, host: str, ports: tuple[int, ...]) \
+        -> tuple[tuple[str, str], ...]:
+    """The task environment: the user's env plus what Gantry sets (docs/app-spec.md lists it)."""
+    env = dict(spec.env)
+    env |= {"HOST": host, "GANTRY_APP_ID": spec.id, "GANTRY_APP_VERSION": version,
+            "GANTRY_TASK_ID": task_id, "GANTRY_INSTANCE": str(slot)}
+    for i, (name, port) in enumerate(zip(spec.ports, ports, strict=True)):
+        env[f"PORT{i}"] = str(port)
+        env[port_env_name(name)] = str(port)
+    if ports:
+        env["PORT"] = str(ports[0])
+        env["PORTS"] = ",".join(map(str, ports))
+    return tuple(sorted(env.items()))
 
 
 def validate_app(data: object) -> AppSpec:

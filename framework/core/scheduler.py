@@ -1,0 +1,820 @@
+"""SchedulerState: the single mutator of Gantry's scheduling state, `handle(*events) -> [Effect]`.
+
+Role: the decision core of the scheduler runtime, in the manner of dask's worker state machine. The
+driver feeds it events (events.py) and performs the effects it returns, in order (effects.py). It
+keeps every app at its desired instance count on the offers it gets, answers every offer inside the
+call that received it, persists before it acknowledges, reconciles after every subscription, and
+explains what it cannot place (the view functions at the bottom serve the API).
+
+Must not: await, read a clock, log, draw random numbers or generate ids from anything but its own
+state. Time comes from `event.now`; task ids are `<app slug>.<n>` with `n` from a per-app counter
+that is persisted (PersistTaskCounter) before any task using it is launched and survives the app's
+deletion, so task ids are never reused, across restarts too.
+
+Policies (docs/app-spec.md describes them for users):
+- Offers: launchable work is packed by `placement.place`; one Accept per agent and role carries all
+  its launches; offers left over are declined. Refuse filter: `refuse_seconds_busy` (short) while
+  launchable work is still unplaced after this round, else `refuse_seconds_idle` (long); when only
+  backed-off work waits, until the earliest backoff ends (clamped to [busy, idle]).
+- Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
+  becomes launchable, at most once per `revive_min_interval_seconds` (a later one waits for a Tick).
+- Unreachable policy (PARTITION_AWARE): an UNREACHABLE task keeps its slot for
+  `unreachable_replace_seconds`; then it is detached (slot -1, persisted), its slot is refilled, and
+  should it ever report again in a live state it is killed. A detached task still unreachable after
+  `unreachable_expunge_seconds` is forgotten; if it resurfaces later it is an unknown task: killed.
+- Unknown tasks (updates for ids we do not know, e.g. from before a crash of our store) are killed
+  when live; their updates are acknowledged all the same.
+- Kills are re-sent after every Subscribed and every `kill_retry_seconds` past the grace period
+  until a terminal state arrives (a KILL can be lost with a connection or a master failover).
+- Reconciliation: every Subscribed sends an explicit Reconcile of all live tasks; tasks that have not
+  answered are re-sent with backoff (`reconcile_retry_seconds`, doubling, capped); once all have
+  answered, an implicit Reconcile goes out every `implicit_reconcile_interval_seconds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import assert_never
+
+from framework.core.backoff import LaunchDelay, counts_as_crash, next_delay
+from framework.core.effects import (
+    Accept,
+    Acknowledge,
+    Decline,
+    Effect,
+    Kill,
+    PersistApp,
+    PersistAppDeleted,
+    PersistFrameworkId,
+    PersistTask,
+    PersistTaskCounter,
+    PersistTaskRemoved,
+    Reconcile,
+    ReconcileTask,
+    RecordEvent,
+    Revive,
+    Suppress,
+    TaskLaunch,
+    TaskRecord,
+)
+from framework.core.events import (
+    AgentFailed,
+    AppDeleted,
+    AppSubmitted,
+    Disconnected,
+    Event,
+    ExecutorFailed,
+    OfferRescinded,
+    OffersReceived,
+    StatusUpdated,
+    Subscribed,
+    TaskState,
+    Tick,
+)
+from framework.core.model import Constraint, ConstraintOperator, Demand, Policy, RunningTask
+from framework.core.placement import Placement, place
+from framework.core.reconcile import Phase, SlotTask, plan_app
+from framework.core.resources import Resources
+from framework.core.spec import AppSpec, app_id_slug, app_version, build_env
+from framework.core.views import (
+    AppStatus,
+    QueueEntry,
+    QueueReason,
+    backoff_status,
+    build_app_status,
+    queue_reasons,
+    task_ready,
+)
+
+__all__ = [
+    "SLOT_DETACHED",
+    "RestoredApp",
+    "SchedulerConfig",
+    "SchedulerState",
+    "app_version",
+    "build_env",
+]
+
+SLOT_DETACHED = -1  # a task that no longer occupies a slot and is being got rid of
+
+_PHASES = {
+    TaskState.STAGING: Phase.PENDING,
+    TaskState.STARTING: Phase.PENDING,
+    TaskState.RUNNING: Phase.RUNNING,
+    TaskState.KILLING: Phase.KILLING,
+    TaskState.UNREACHABLE: Phase.UNREACHABLE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    refuse_seconds_idle: float = 120.0
+    refuse_seconds_busy: float = 5.0
+    revive_min_interval_seconds: float = 5.0
+    reconcile_retry_seconds: float = 5.0
+    reconcile_retry_max_seconds: float = 60.0
+    implicit_reconcile_interval_seconds: float = 600.0
+    unreachable_replace_seconds: float = 300.0
+    unreachable_expunge_seconds: float = 86_400.0
+    backoff_reset_seconds: float = 60.0
+    kill_retry_seconds: float = 30.0
+    policy: Policy | None = None  # overrides every app's placement policy when set
+
+
+@dataclass(frozen=True, slots=True)
+class RestoredApp:
+    """One app as the store loaded it: its current spec and the version string it was stored under."""
+
+    spec: AppSpec
+    version: str
+    created_at: float
+
+
+def _config_of(version: str) -> str:
+    return version.rsplit(".", 1)[0]
+
+
+def _task_seq(task_id: str) -> int:
+    tail = task_id.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class _App:
+    """Mutable per-app state (internal). `tasks` holds the app's live tasks that occupy a slot."""
+
+    __slots__ = ("config", "created_at", "delay", "last_reasons", "offer_rounds", "outdated", "pending",
+                 "refusals", "spec", "tasks", "version", "waiting_since")
+
+    def __init__(self, spec: AppSpec, version: str, created_at: float) -> None:
+        self.spec = spec
+        self.version = version
+        self.config = _config_of(version)
+        self.created_at = created_at
+        self.tasks: dict[str, TaskRecord] = {}
+        self.delay: LaunchDelay | None = None
+        self.outdated: set[str] = set()  # ids of tasks launched with an older configuration
+        self.pending: list[int] = []  # slots to launch into, from the last plan
+        # Queue statistics, reset whenever the app stops waiting.
+        self.waiting_since: float | None = None
+        self.offer_rounds = 0
+        self.refusals: dict[str, int] = {}
+        self.last_reasons: tuple[QueueReason, ...] = ()
+
+
+class _Kill:
+    __slots__ = ("grace", "sent_at")
+
+    def __init__(self, grace: float | None) -> None:
+        self.grace = grace
+        self.sent_at: float | None = None
+
+
+class SchedulerState:
+    """All scheduling state, changed only by `handle`. Build with `SchedulerState()` on a fresh
+    store or `SchedulerState.restore(...)` from what the store loaded."""
+
+    def __init__(self, config: SchedulerConfig | None = None) -> None:
+        self.config = config or SchedulerConfig()
+        self.framework_id: str | None = None
+        self.master = ""
+        self.subscribed = False
+        self._apps: dict[str, _App] = {}
+        self._orphans: dict[str, TaskRecord] = {}  # detached tasks and tasks of deleted apps
+        self._owner: dict[str, str | None] = {}  # task id -> app id, or None for an orphan
+        self._counters: dict[str, int] = {}  # app id -> highest task number handed out
+        self._agents: dict[str, tuple[str, Mapping[str, str]]] = {}  # agent -> (hostname, attributes)
+        self._kills: dict[str, _Kill] = {}
+        self._unreachable: set[str] = set()
+        self._dirty: set[str] = set()  # apps to run the reconciler for before the next decision
+        self._pending_apps: set[str] = set()  # apps whose last plan has slots to launch
+        self._launchable_seen: set[str] = set()
+        self._suppressed = False
+        self._last_revive: float | None = None
+        self._revive_due: float | None = None
+        self._reconcile_pending: dict[str, str | None] = {}
+        self._reconcile_attempt = 0
+        self._reconcile_next: float | None = None
+        self._implicit_next: float | None = None
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        framework_id: str | None,
+        apps: Iterable[RestoredApp],
+        tasks: Iterable[TaskRecord],
+        task_counters: Mapping[str, int],
+        config: SchedulerConfig | None = None,
+    ) -> SchedulerState:
+        """Rebuild from the store's snapshot. Terminal task records are history and are skipped;
+        live tasks of apps that no longer exist, or with slot -1, become orphans (killed after the
+        next Subscribed). Should two live tasks claim one slot (only possible if a detach was not
+        stored), the youngest keeps it and the others are detached."""
+        state = cls(config)
+        state.framework_id = framework_id
+        for restored in apps:
+            state._apps[restored.spec.id] = _App(restored.spec, restored.version, restored.created_at)
+            state._dirty.add(restored.spec.id)
+        state._counters = dict(task_counters)
+        taken: set[tuple[str, int]] = set()
+        for record in sorted(tasks, key=lambda r: -_task_seq(r.task_id)):
+            if record.terminal:
+                continue
+            seq = _task_seq(record.task_id)
+            state._counters[record.app_id] = max(state._counters.get(record.app_id, 0), seq)
+            app = state._apps.get(record.app_id)
+            if app is None or record.slot < 0 or (record.app_id, record.slot) in taken:
+                state._adopt_orphan(replace(record, slot=SLOT_DETACHED), grace=None)
+            else:
+                taken.add((record.app_id, record.slot))
+                app.tasks[record.task_id] = record
+                state._owner[record.task_id] = record.app_id
+                if _config_of(record.version) != app.config:
+                    app.outdated.add(record.task_id)
+            if record.state is TaskState.UNREACHABLE:
+                state._unreachable.add(record.task_id)
+        return state
+
+    # -- the single entry point ------------------------------------------------------------------
+
+    def handle(self, *events: Event) -> list[Effect]:
+        """Apply events in order and return the effects to perform, in order."""
+        out: list[Effect] = []
+        now = 0.0
+        for event in events:
+            now = event.now
+            match event:
+                case Subscribed():
+                    self._on_subscribed(event, out)
+                case Disconnected():
+                    self._on_disconnected()
+                case OffersReceived():
+                    self._on_offers(event, out)
+                case OfferRescinded():
+                    pass  # offers are answered in the call that received them; nothing is held
+                case StatusUpdated():
+                    self._on_status(event, out)
+                case AgentFailed():
+                    self._on_agent_failed(event, out)
+                case ExecutorFailed():
+                    pass  # the executor's tasks report their own terminal updates
+                case AppSubmitted():
+                    self._on_submitted(event, out)
+                case AppDeleted():
+                    self._on_deleted(event, out)
+                case Tick():
+                    self._on_tick(event.now, out)
+                case _:
+                    assert_never(event)
+        if events:
+            self._replan(now, out)
+            self._offer_interest(now, out)
+        return out
+
+    # -- subscription and reconciliation ---------------------------------------------------------
+
+    def _on_subscribed(self, ev: Subscribed, out: list[Effect]) -> None:
+        if ev.framework_id != self.framework_id:
+            self.framework_id = ev.framework_id
+            out.append(PersistFrameworkId(ev.framework_id))
+        self.master = ev.master
+        self.subscribed = True
+        # A new subscription starts unsuppressed; forgetting what was launchable makes the end of
+        # this call Revive (clearing filters of the previous session) or Suppress, as appropriate.
+        self._suppressed = False
+        self._launchable_seen = set()
+        self._revive_due = None
+        self._reconcile_pending = {r.task_id: r.agent_id for r in self._live_records()}
+        self._reconcile_attempt = 0
+        self._implicit_next = None
+        self._send_reconcile(ev.now, out)
+        for task_id, kill in self._kills.items():
+            self._send_kill(task_id, kill, ev.now, out)
+
+    def _on_disconnected(self) -> None:
+        self.subscribed = False
+        self._reconcile_pending = {}
+        self._reconcile_next = None
+        self._implicit_next = None
+        self._revive_due = None
+
+    def _send_reconcile(self, now: float, out: list[Effect]) -> None:
+        if not self._reconcile_pending:
+            self._reconcile_next = None
+            if self._implicit_next is None:
+                self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
+            return
+        out.append(Reconcile(tuple(ReconcileTask(t, a) for t, a in self._reconcile_pending.items())))
+        delay = self.config.reconcile_retry_seconds * 2**self._reconcile_attempt
+        self._reconcile_next = now + min(delay, self.config.reconcile_retry_max_seconds)
+        self._reconcile_attempt += 1
+
+    def _on_agent_failed(self, ev: AgentFailed, out: list[Effect]) -> None:
+        # The master will report the agent's tasks itself; asking explicitly (with retries) makes
+        # sure we hear about every one of them even if some update is lost.
+        if not self.subscribed:
+            return
+        on_agent = [r for r in self._live_records() if r.agent_id == ev.agent_id]
+        if on_agent:
+            self._reconcile_pending.update((r.task_id, r.agent_id) for r in on_agent)
+            self._reconcile_attempt = 0
+            self._send_reconcile(ev.now, out)
+        out.append(RecordEvent(ev.now, "agent_failed", f"agent {ev.agent_id} removed",
+                               details=(("agent_id", ev.agent_id), ("tasks", len(on_agent)))))
+
+    def _reconcile_answered(self, task_id: str, now: float) -> None:
+        if self._reconcile_pending.pop(task_id, False) is not False and not self._reconcile_pending:
+            self._reconcile_next = None
+            self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
+
+    # -- status updates --------------------------------------------------------------------------
+
+    def _on_status(self, ev: StatusUpdated, out: list[Effect]) -> None:
+        self._reconcile_answered(ev.task_id, ev.now)
+        old = self._record(ev.task_id)
+        if old is None:
+            self._on_unknown_status(ev, out)
+            return
+        new = old.after(ev)
+        if new != old or ev.uuid is not None:
+            # Persist before acknowledge: once acknowledged, the agent forgets the update, so an
+            # update we had not stored would be lost with a crash.
+            out.append(PersistTask(new))
+        self._acknowledge(ev, new.agent_id, out)
+        if new == old:
+            return
+        owner = self._owner[ev.task_id]
+        app = self._apps[owner] if owner is not None else None
+        if new.terminal:
+            self._on_terminal(app, new, ev, out)
+            return
+        if app is None:
+            self._orphans[new.task_id] = new
+        else:
+            app.tasks[new.task_id] = new
+            self._dirty_if_plan_may_change(app, old, new)
+        if new.state is TaskState.UNREACHABLE and old.state is not TaskState.UNREACHABLE:
+            self._unreachable.add(new.task_id)
+            out.append(RecordEvent.for_task(new, ev.now, "task_unreachable"))
+        elif old.state is TaskState.UNREACHABLE and new.state is not TaskState.UNREACHABLE:
+            self._unreachable.discard(new.task_id)
+        kill = self._kills.get(new.task_id)
+        # A task being killed that was unreachable has just come back: the earlier KILL could not
+        # reach it, so send it now rather than at the next retry.
+        if kill is not None and old.state is TaskState.UNREACHABLE and new.state is not TaskState.UNREACHABLE:
+            self._send_kill(new.task_id, kill, ev.now, out)
+
+    def _dirty_if_plan_may_change(self, app: _App, old: TaskRecord, new: TaskRecord) -> None:
+        # Phase and readiness only matter to the plan through the rolling replacement (and through
+        # UNREACHABLE's scale-down rank); skipping the rest keeps a 100,000-task launch linear.
+        unreachable_changed = old.state is not new.state and TaskState.UNREACHABLE in (old.state, new.state)
+        readiness_changed = task_ready(app.spec, old) != task_ready(app.spec, new)
+        if unreachable_changed or (app.outdated and readiness_changed):
+            self._dirty.add(app.spec.id)
+
+    def _on_unknown_status(self, ev: StatusUpdated, out: list[Effect]) -> None:
+        # A task we have no record of (launched before our store lost it, detached and expunged,
+        # or from a previous incarnation of an app): it must not keep running unaccounted for.
+        if ev.state not in _TERMINAL and self.subscribed:
+            out.append(Kill(ev.task_id, ev.agent_id))
+            out.append(RecordEvent(ev.now, "unknown_task_killed", f"killing unknown task {ev.task_id}",
+                                   task_id=ev.task_id, details=(("state", ev.state.value),)))
+        self._acknowledge(ev, ev.agent_id, out)
+
+    def _acknowledge(self, ev: StatusUpdated, agent_id: str | None, out: list[Effect]) -> None:
+        # Master-generated updates (no uuid) must never be acknowledged. Without an agent id the
+        # call cannot be addressed; the agent keeps resending and a later copy will carry one.
+        agent = ev.agent_id or agent_id
+        if ev.uuid is not None and agent is not None and self.subscribed:
+            out.append(Acknowledge(agent, ev.task_id, ev.uuid))
+
+    def _on_terminal(self, app: _App | None, record: TaskRecord, ev: StatusUpdated,
+                     out: list[Effect]) -> None:
+        task_id = record.task_id
+        kill = self._kills.pop(task_id, None)
+        self._unreachable.discard(task_id)
+        self._orphans.pop(task_id, None)
+        self._owner.pop(task_id, None)
+        out.append(RecordEvent.for_task(record, ev.now, "task_terminal"))
+        if app is None or task_id not in app.tasks:
+            return
+        del app.tasks[task_id]
+        app.outdated.discard(task_id)
+        self._dirty.add(app.spec.id)
+        current = _config_of(record.version) == app.config
+        if current and counts_as_crash(record.state, kill_requested=kill is not None):
+            spec = app.spec
+            why = f"task {task_id} {record.state.value}" + (f": {record.message}" if record.message else "")
+            app.delay = next_delay(app.delay, backoff_seconds=spec.backoff_seconds,
+                                   backoff_factor=spec.backoff_factor,
+                                   max_launch_delay_seconds=spec.max_launch_delay_seconds,
+                                   now=ev.now, description=why)
+            out.append(RecordEvent(ev.now, "app_backoff",
+                                   f"{spec.id} delayed {app.delay.delay_seconds:g}s after {why}",
+                                   app_id=spec.id, task_id=task_id,
+                                   details=(("delay_seconds", app.delay.delay_seconds),
+                                            ("crashes", app.delay.crashes))))
+
+    # -- kills -----------------------------------------------------------------------------------
+
+    def _request_kill(self, task_id: str, grace: float | None, now: float, out: list[Effect]) -> None:
+        kill = self._kills.get(task_id)
+        if kill is None:
+            kill = self._kills[task_id] = _Kill(grace)
+        self._send_kill(task_id, kill, now, out)
+
+    def _send_kill(self, task_id: str, kill: _Kill, now: float, out: list[Effect]) -> None:
+        record = self._record(task_id)
+        if not self.subscribed or record is None:
+            return  # re-sent on the next Subscribed
+        out.append(Kill(task_id, record.agent_id, kill.grace))
+        kill.sent_at = now
+
+    def _adopt_orphan(self, record: TaskRecord, grace: float | None) -> None:
+        self._orphans[record.task_id] = record
+        self._owner[record.task_id] = None
+        self._kills.setdefault(record.task_id, _Kill(grace))
+
+    def _detach(self, app: _App, record: TaskRecord, now: float, out: list[Effect]) -> TaskRecord:
+        """Take a task out of its slot for good (persisted as slot -1) and have it killed."""
+        del app.tasks[record.task_id]
+        app.outdated.discard(record.task_id)
+        self._dirty.add(app.spec.id)
+        detached = replace(record, slot=SLOT_DETACHED)
+        self._adopt_orphan(detached, app.spec.kill_grace_period_seconds)
+        out.append(PersistTask(detached))
+        self._send_kill(record.task_id, self._kills[record.task_id], now, out)
+        return detached
+
+    # -- apps ------------------------------------------------------------------------------------
+
+    def _on_submitted(self, ev: AppSubmitted, out: list[Effect]) -> None:
+        spec, version = ev.spec, app_version(ev.spec)
+        app = self._apps.get(spec.id)
+        if app is not None and app.version == version:
+            return  # the same spec again: nothing changes
+        out.append(PersistApp(spec.id, version, spec, ev.now))
+        if app is None:
+            kind = "app_created"
+            self._apps[spec.id] = _App(spec, version, ev.now)
+        else:
+            kind = "app_scaled" if _config_of(version) == app.config else "app_updated"
+            app.spec, app.version, app.config = spec, version, _config_of(version)
+            if kind == "app_updated":
+                app.delay = None  # a new configuration starts without the old one's backoff
+            app.outdated = {t for t, r in app.tasks.items() if _config_of(r.version) != app.config}
+        self._dirty.add(spec.id)
+        out.append(RecordEvent(ev.now, kind, f"{spec.id} version {version}, {spec.instances} instance(s)",
+                               app_id=spec.id, details=(("version", version), ("instances", spec.instances))))
+
+    def _on_deleted(self, ev: AppDeleted, out: list[Effect]) -> None:
+        app = self._apps.pop(ev.app_id, None)
+        if app is None:
+            return
+        out.append(PersistAppDeleted(ev.app_id, ev.now))
+        for record in sorted(app.tasks.values(), key=lambda r: r.task_id):
+            self._detach(app, record, ev.now, out)
+        self._dirty.discard(ev.app_id)
+        self._pending_apps.discard(ev.app_id)
+        out.append(RecordEvent(ev.now, "app_deleted", f"{ev.app_id} deleted", app_id=ev.app_id))
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def _on_tick(self, now: float, out: list[Effect]) -> None:
+        if self.subscribed:
+            if self._reconcile_next is not None and now >= self._reconcile_next:
+                self._send_reconcile(now, out)
+            elif not self._reconcile_pending and now >= (self._implicit_next or float("inf")):
+                out.append(Reconcile())
+                self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
+            self._retry_kills(now, out)
+        self._expire_unreachable(now, out)
+        self._reset_backoffs(now, out)
+
+    def _retry_kills(self, now: float, out: list[Effect]) -> None:
+        for task_id in sorted(self._kills):
+            kill = self._kills[task_id]
+            record = self._record(task_id)
+            if record is None or record.state is TaskState.UNREACHABLE:
+                continue  # an unreachable agent cannot act on a KILL; it is re-sent when it returns
+            retry = self.config.kill_retry_seconds + (kill.grace or 0.0)
+            if kill.sent_at is None or now >= kill.sent_at + retry:
+                self._send_kill(task_id, kill, now, out)
+
+    def _expire_unreachable(self, now: float, out: list[Effect]) -> None:
+        for task_id in sorted(self._unreachable):
+            record = self._record(task_id)
+            owner = self._owner.get(task_id)
+            if record is None:
+                self._unreachable.discard(task_id)
+                continue
+            if owner is not None and now >= record.updated_at + self.config.unreachable_replace_seconds:
+                self._detach(self._apps[owner], record, now, out)
+                out.append(RecordEvent.for_task(record, now, "task_unreachable_replaced"))
+            elif owner is None and now >= record.updated_at + self.config.unreachable_expunge_seconds:
+                self._forget(task_id)
+                out.append(PersistTaskRemoved(task_id))
+                out.append(RecordEvent.for_task(record, now, "task_expunged"))
+
+    def _forget(self, task_id: str) -> None:
+        self._orphans.pop(task_id, None)
+        self._owner.pop(task_id, None)
+        self._kills.pop(task_id, None)
+        self._unreachable.discard(task_id)
+        self._reconcile_pending.pop(task_id, None)
+
+    def _reset_backoffs(self, now: float, out: list[Effect]) -> None:
+        for app_id in sorted(a for a, app in self._apps.items() if app.delay is not None):
+            app = self._apps[app_id]
+            if self._backoff_reset_at(app) <= now:
+                app.delay = None
+                out.append(RecordEvent(now, "app_backoff_reset", f"{app_id} ran long enough: backoff reset",
+                                       app_id=app_id))
+
+    def _backoff_reset_at(self, app: _App) -> float:
+        """When the app's delay resets: the earliest time a task of the current configuration that
+        started after the last crash has been ready for `backoff_reset_seconds`. Tasks that were
+        already running before the crash prove nothing about the crashing instance."""
+        assert app.delay is not None
+        crashed_at = app.delay.until - app.delay.delay_seconds
+        starts = [
+            r.started_at for r in app.tasks.values()
+            if r.started_at is not None and r.started_at >= crashed_at
+            and task_ready(app.spec, r) and _config_of(r.version) == app.config
+        ]
+        return min(starts) + self.config.backoff_reset_seconds if starts else float("inf")
+
+    # -- planning --------------------------------------------------------------------------------
+
+    def _replan(self, now: float, out: list[Effect]) -> None:
+        """Run the reconciler for every app whose inputs changed; apply kills, remember launches."""
+        for app_id in sorted(self._dirty):
+            app = self._apps.get(app_id)
+            if app is None:
+                continue
+            views = [self._slot_view(app, r) for r in app.tasks.values()]
+            plan = plan_app(app.spec.instances, views)
+            for decision in plan.kills:
+                self._request_kill(decision.task_id, app.spec.kill_grace_period_seconds, now, out)
+                record = app.tasks[decision.task_id]
+                out.append(RecordEvent.for_task(record, now, "task_kill_" + decision.reason.value))
+            self._set_pending(app_id, app, list(plan.launch_slots), now)
+        self._dirty.clear()
+
+    def _slot_view(self, app: _App, record: TaskRecord) -> SlotTask:
+        return SlotTask(
+            task_id=record.task_id,
+            slot=record.slot,
+            seq=_task_seq(record.task_id),
+            phase=_PHASES[record.state],
+            current=_config_of(record.version) == app.config,
+            ready=task_ready(app.spec, record),
+            kill_requested=record.task_id in self._kills,
+        )
+
+    def _set_pending(self, app_id: str, app: _App, slots: list[int], now: float) -> None:
+        app.pending = slots
+        if slots:
+            self._pending_apps.add(app_id)
+            if app.waiting_since is None:
+                app.waiting_since = now
+        else:
+            self._pending_apps.discard(app_id)
+            app.waiting_since, app.offer_rounds, app.refusals, app.last_reasons = None, 0, {}, ()
+
+    def _launchable(self, now: float) -> list[str]:
+        return sorted(a for a in self._pending_apps if not _delayed(self._apps[a], now))
+
+    def _offer_interest(self, now: float, out: list[Effect]) -> None:
+        """Suppress when nothing can launch now; Revive (rate-limited) when something newly can."""
+        if not self.subscribed:
+            return
+        launchable = set(self._launchable(now))
+        if not launchable:
+            self._revive_due = None
+            if not self._suppressed:
+                out.append(Suppress())
+                self._suppressed = True
+        elif launchable - self._launchable_seen or (self._revive_due is not None and now >= self._revive_due):
+            self._revive(now, out)
+        self._launchable_seen = launchable
+
+    def _revive(self, now: float, out: list[Effect]) -> None:
+        # REVIVE clears every refuse filter in the allocator, so a burst of them would undo the
+        # long filters that keep idle offers away; at most one per interval, the rest deferred.
+        interval = self.config.revive_min_interval_seconds
+        if self._last_revive is None or now >= self._last_revive + interval:
+            out.append(Revive())
+            self._last_revive = now
+            self._suppressed = False
+            self._revive_due = None
+        else:
+            self._revive_due = self._last_revive + interval
+
+    # -- offers ----------------------------------------------------------------------------------
+
+    def _on_offers(self, ev: OffersReceived, out: list[Effect]) -> None:
+        for offer in ev.offers:
+            self._agents[offer.agent_id] = (offer.hostname, offer.attributes)
+        if not ev.offers:
+            return
+        self._replan(ev.now, out)
+        launchable = self._launchable(ev.now) if self.subscribed else []
+        if not launchable:
+            out.append(Decline(tuple(o.offer_id for o in ev.offers), self._idle_refuse(ev.now)))
+            return
+        apps = [(app_id, self._apps[app_id]) for app_id in launchable]
+        demands = [self._demand(app) for _, app in apps]
+        placement = place(demands, ev.offers, self._running(apps), policy=self.config.policy)
+        # Short filter while work is left unplaced (capacity or constraint counts may change with
+        # the next round); long otherwise, so idle offers stay away.
+        refuse = self.config.refuse_seconds_busy if placement.unplaced else self._idle_refuse(ev.now)
+        accepts = self._launch_all(placement, refuse, ev.now, out)
+        out.extend(accepts)
+        answered = {offer_id for accept in accepts for offer_id in accept.offer_ids}
+        unused = tuple(o.offer_id for o in ev.offers if o.offer_id not in answered)
+        if unused:
+            out.append(Decline(unused, refuse))
+        self._note_queue(apps, placement)
+
+    def _idle_refuse(self, now: float) -> float:
+        """Long, unless backed-off work is waiting: then until its backoff ends (within bounds)."""
+        delays = (self._apps[a].delay for a in self._pending_apps)
+        waits = [d.remaining(now) for d in delays if d is not None and d.active(now)]
+        if not waits:
+            return self.config.refuse_seconds_idle
+        return min(max(min(waits), self.config.refuse_seconds_busy), self.config.refuse_seconds_idle)
+
+    def _demand(self, app: _App) -> Demand:
+        spec = app.spec
+        return Demand(
+            app_id=spec.id,
+            version=app.version,
+            resources=Resources.of(cpus=spec.cpus, mem=spec.mem, disk=spec.disk),
+            port_names=spec.ports,
+            count=len(app.pending),
+            constraints=tuple(
+                Constraint(c.field, ConstraintOperator(c.operator.value), c.value) for c in spec.constraints
+            ),
+        )
+
+    def _running(self, apps: list[tuple[str, _App]]) -> list[RunningTask]:
+        """Where constrained apps already run (placement counts these); unconstrained apps need none."""
+        running = []
+        for app_id, app in apps:
+            if not app.spec.constraints:
+                continue
+            for record in app.tasks.values():
+                if record.agent_id is None:
+                    continue
+                hostname, attributes = self._agents.get(record.agent_id, (record.hostname or "", {}))
+                running.append(RunningTask(app_id, record.agent_id, record.hostname or hostname, attributes))
+        return running
+
+    def _launch_all(self, placement: Placement, refuse: float, now: float, out: list[Effect]) -> list[Accept]:
+        """Turn placed instances into TaskLaunches. Their records and the advanced task counters are
+        persisted (appended to `out`) before the Accepts, which the caller appends afterwards."""
+        accepts: list[Accept] = []
+        used: dict[str, set[int]] = {}  # app id -> indices into app.pending that were placed
+        for launch in placement.launches:
+            tasks = []
+            for group in launch.groups:
+                app = self._apps[group.app_id]
+                indices = used.setdefault(group.app_id, set())
+                for placed in group.tasks():
+                    indices.add(placed.index)
+                    tasks.append(self._launch(app, app.pending[placed.index], launch.hostname, launch.role,
+                                              placed.agent_id, placed.resources, placed.host_ports, now, out))
+            accepts.append(Accept(launch.agent_id, launch.offer_ids, tuple(tasks), refuse))
+        for app_id in sorted(used):
+            app = self._apps[app_id]
+            out.append(PersistTaskCounter(app_id, self._counters[app_id]))
+            left = [slot for i, slot in enumerate(app.pending) if i not in used[app_id]]
+            self._set_pending(app_id, app, left, now)
+        return accepts
+
+    def _launch(self, app: _App, slot: int, hostname: str, role: str, agent_id: str, resources: Resources,
+                ports: tuple[int, ...], now: float, out: list[Effect]) -> TaskLaunch:
+        spec = app.spec
+        seq = self._counters.get(spec.id, 0) + 1
+        self._counters[spec.id] = seq
+        task_id = f"{app_id_slug(spec.id)}.{seq}"
+        record = TaskRecord(task_id, spec.id, app.version, slot, TaskState.STAGING, now, agent_id, hostname,
+                            ports)
+        app.tasks[task_id] = record
+        self._owner[task_id] = spec.id
+        out.append(PersistTask(record))
+        labels = dict(spec.labels) | {"gantry.app_id": spec.id, "gantry.version": app.version,
+                                      "gantry.slot": str(slot)}
+        return TaskLaunch(
+            task_id=task_id,
+            name=spec.id.lstrip("/"),
+            app_id=spec.id,
+            version=app.version,
+            slot=slot,
+            agent_id=agent_id,
+            hostname=hostname,
+            role=role,
+            resources=resources,
+            ports=ports,
+            port_names=spec.ports,
+            cmd=spec.cmd,
+            env=build_env(spec, app.version, task_id, slot, hostname, ports),
+            labels=tuple(sorted(labels.items())),
+            container=spec.container,
+            health_checks=spec.health_checks,
+            readiness_checks=spec.readiness_checks,
+            kill_grace_seconds=spec.kill_grace_period_seconds,
+        )
+
+    def _note_queue(self, apps: list[tuple[str, _App]], placement: Placement) -> None:
+        for app_id, app in apps:
+            report = placement.unplaced.get((app_id, app.version))
+            if not app.pending:
+                continue  # fully placed: its statistics were reset
+            app.offer_rounds += 1
+            app.last_reasons = queue_reasons(report)
+            for reason in app.last_reasons:
+                app.refusals[reason.label] = app.refusals.get(reason.label, 0) + reason.agents
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def _record(self, task_id: str) -> TaskRecord | None:
+        if task_id not in self._owner:
+            return None
+        owner = self._owner[task_id]
+        if owner is None:
+            return self._orphans[task_id]
+        return self._apps[owner].tasks[task_id]
+
+    def _live_records(self) -> list[TaskRecord]:
+        return [*(r for app in self._apps.values() for r in app.tasks.values()), *self._orphans.values()]
+
+    # -- views (read-only; the API renders them) -------------------------------------------------
+
+    def app_spec(self, app_id: str) -> tuple[AppSpec, str] | None:
+        """The current spec of an app and its version, or None if there is no such app."""
+        app = self._apps.get(app_id)
+        return None if app is None else (app.spec, app.version)
+
+    def tasks_of(self, app_id: str) -> tuple[TaskRecord, ...]:
+        """The app's live tasks (detached ones being killed included), ordered by task number."""
+        app = self._apps.get(app_id)
+        orphans = (r for r in self._orphans.values() if r.app_id == app_id)
+        records = [*(app.tasks.values() if app else ()), *orphans]
+        return tuple(sorted(records, key=lambda r: _task_seq(r.task_id)))
+
+    def app_statuses(self, now: float) -> tuple[AppStatus, ...]:
+        return tuple(self._status(app_id, self._apps[app_id], now) for app_id in sorted(self._apps))
+
+    def app_status(self, app_id: str, now: float) -> AppStatus | None:
+        app = self._apps.get(app_id)
+        return None if app is None else self._status(app_id, app, now)
+
+    def _status(self, app_id: str, app: _App, now: float) -> AppStatus:
+        return build_app_status(app_id=app_id, version=app.version, spec=app.spec, created_at=app.created_at,
+                                records=app.tasks.values(), killing_ids=self._kills, waiting=len(app.pending),
+                                deploying=bool(app.outdated), delay=app.delay, now=now)
+
+    def queue_view(self, now: float) -> tuple[QueueEntry, ...]:
+        """Every app waiting to launch (backed-off ones included), with why its offers were refused."""
+        entries = []
+        for app_id in sorted(self._pending_apps):
+            app = self._apps[app_id]
+            entries.append(QueueEntry(
+                app_id=app_id,
+                version=app.version,
+                waiting=len(app.pending),
+                since=app.waiting_since if app.waiting_since is not None else now,
+                offer_rounds=app.offer_rounds,
+                last_round=app.last_reasons,
+                refused=tuple(sorted(app.refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
+                backoff=backoff_status(app.delay, now),
+            ))
+        return tuple(entries)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time a Tick would change something, or None. Ticking more often is harmless."""
+        times = [t for t in (self._reconcile_next, self._implicit_next, self._revive_due) if t is not None]
+        times += [d.until for a in self._pending_apps if (d := self._apps[a].delay) is not None]
+        for task_id in self._unreachable:
+            record = self._record(task_id)
+            if record is not None:
+                wait = self.config.unreachable_replace_seconds if self._owner.get(task_id) else \
+                    self.config.unreachable_expunge_seconds
+                times.append(record.updated_at + wait)
+        times += [k.sent_at + (k.grace or 0.0) + self.config.kill_retry_seconds
+                  for k in self._kills.values() if k.sent_at is not None]
+        times += [self._backoff_reset_at(app) for app in self._apps.values() if app.delay is not None]
+        finite = [t for t in times if t != float("inf")]
+        return min(finite) if finite else None
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+_TERMINAL = frozenset(s for s in TaskState if s not in _PHASES)
+
+
+def _delayed(app: _App, now: float) -> bool:
+    return app.delay is not None and app.delay.active(now)

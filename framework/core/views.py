@@ -1,0 +1,182 @@
+"""Read-only views of the scheduler state for the API: app status, the launch queue, backoff.
+
+Role: frozen values and the pure functions that build them. `SchedulerState.app_statuses(now)`,
+`.app_status(app_id, now)` and `.queue_view(now)` call these; the API renders the values as JSON
+(GET /v1/apps, GET /v1/queue) and the metrics module counts unplaced work by `QueueReason.kind`.
+
+Must not: mutate anything, read a clock (`now` is passed in), or know about HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import assert_never
+
+from framework.core.backoff import LaunchDelay
+from framework.core.effects import TaskRecord
+from framework.core.events import TaskState
+from framework.core.placement import ConstraintUnmet, NoFit, NoOffers, UnplacedReport
+from framework.core.spec import AppSpec
+
+__all__ = [
+    "AppStatus",
+    "BackoffStatus",
+    "QueueEntry",
+    "QueueReason",
+    "backoff_status",
+    "build_app_status",
+    "queue_reasons",
+    "task_ready",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffStatus:
+    """The app is (or was last) delayed `delay_seconds` after `crashes` crashes; launches wait until
+    `until` (`remaining_seconds` from the view's `now`, 0 once it has passed)."""
+
+    delay_seconds: float
+    until: float
+    remaining_seconds: float
+    crashes: int
+    last_crash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """GET /v1/apps. `tasks` counts live tasks in slots; `ready` is RUNNING and healthy (or without
+    health checks); `killing` counts tasks Gantry is killing; `waiting` instances not yet launched."""
+
+    app_id: str
+    version: str
+    spec: AppSpec
+    created_at: float
+    instances: int
+    tasks: int
+    staged: int
+    running: int
+    healthy: int
+    unhealthy: int
+    ready: int
+    unreachable: int
+    killing: int
+    waiting: int
+    deploying: bool  # tasks of an older configuration are still being replaced
+    backoff: BackoffStatus | None  # present while launches are delayed
+    status: str  # "running", "deploying", "scaling", "waiting", "backing_off" or "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReason:
+    """One reason offers were refused in a placement round: `agents` agents refused for it."""
+
+    kind: str  # placement ReasonKind: "no_fit", "constraint_unmet", "no_offers"
+    label: str  # kind plus what: "no_fit:mem", "constraint_unmet:hostname:UNIQUE", "no_offers"
+    agents: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """GET /v1/queue. `refused` sums, per label, the agents that refused since the app began waiting."""
+
+    app_id: str
+    version: str
+    waiting: int
+    since: float
+    offer_rounds: int
+    last_round: tuple[QueueReason, ...]
+    refused: tuple[tuple[str, int], ...]
+    backoff: BackoffStatus | None
+
+
+
+def task_ready(spec: AppSpec, record: TaskRecord) -> bool:
+    """RUNNING, and healthy when the app has health checks (Mesos reports `healthy` on RUNNING)."""
+    return record.state is TaskState.RUNNING and (record.healthy is True or not spec.health_checks)
+
+
+def backoff_status(delay: LaunchDelay | None, now: float) -> BackoffStatus | None:
+    """The delay as seen at `now`; None when there is none or it has passed."""
+    if delay is None or not delay.active(now):
+        return None
+    return BackoffStatus(
+        delay.delay_seconds, delay.until, delay.remaining(now), delay.crashes, delay.last_crash
+    )
+
+
+def queue_reasons(report: UnplacedReport | None) -> tuple[QueueReason, ...]:
+    """One QueueReason per placement reason; NoOffers counts as one refusal per round."""
+    if report is None:
+        return ()
+    out = []
+    for reason in report.reasons:
+        match reason:
+            case NoFit():
+                label = f"{reason.kind.value}:{reason.resource}"
+                agents = reason.agents
+            case ConstraintUnmet():
+                label = f"{reason.kind.value}:{reason.constraint.field}:{reason.constraint.operator.value}"
+                agents = reason.agents
+            case NoOffers():
+                label, agents = reason.kind.value, 1
+            case _:
+                assert_never(reason)
+        out.append(QueueReason(reason.kind.value, label, agents, str(reason)))
+    return tuple(out)
+
+
+def _summary(
+    instances: int, tasks: int, waiting: int, killing: int, deploying: bool, backing_off: bool
+) -> str:
+    if backing_off:
+        return "backing_off"
+    if deploying:
+        return "deploying"
+    if instances == 0 and not tasks:
+        return "suspended"
+    if waiting:
+        return "waiting"
+    if killing or tasks != instances:
+        return "scaling"
+    return "running"
+
+
+def build_app_status(
+    *,
+    app_id: str,
+    version: str,
+    spec: AppSpec,
+    created_at: float,
+    records: Iterable[TaskRecord],
+    killing_ids: Collection[str],
+    waiting: int,
+    deploying: bool,
+    delay: LaunchDelay | None,
+    now: float,
+) -> AppStatus:
+    """Count an app's live tasks (those in slots) by what they are doing."""
+    tasks = list(records)
+    running = [r for r in tasks if r.state is TaskState.RUNNING]
+    backoff = backoff_status(delay, now)
+    killing = sum(1 for r in tasks if r.task_id in killing_ids)
+    return AppStatus(
+        app_id=app_id,
+        version=version,
+        spec=spec,
+        created_at=created_at,
+        instances=spec.instances,
+        tasks=len(tasks),
+        staged=sum(1 for r in tasks if r.state in (TaskState.STAGING, TaskState.STARTING)),
+        running=len(running),
+        healthy=sum(1 for r in running if r.healthy is True),
+        unhealthy=sum(1 for r in running if r.healthy is False),
+        ready=sum(1 for r in tasks if task_ready(spec, r)),
+        unreachable=sum(1 for r in tasks if r.state is TaskState.UNREACHABLE),
+        killing=killing,
+        waiting=waiting,
+        deploying=deploying,
+        backoff=backoff,
+        status=_summary(spec.instances, len(tasks), waiting, killing, deploying, backoff is not None),
+    )
