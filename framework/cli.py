@@ -275,8 +275,9 @@ def _apps(api: _Api, console: Console, as_json: bool) -> int:
         [
             app["id"],
             app["status"]["state"],
-            f"{app['status']['running']}/{app['status']['instances']}",
-            str(app["status"]["healthy"]),
+            f"{app['status']['ready']}/{app['status']['instances']}",
+            str(app["status"]["running"]),
+            str(app["status"]["waiting"]),
             app["version"],
         ]
         for app in reply.body["apps"]
@@ -284,7 +285,7 @@ def _apps(api: _Api, console: Console, as_json: bool) -> int:
     if not rows:
         console.say("no apps")
         return EXIT_OK
-    _table(console, ["ID", "STATE", "RUNNING", "HEALTHY", "VERSION"], rows)
+    _table(console, ["ID", "STATE", "READY", "RUNNING", "WAITING", "VERSION"], rows)
     return EXIT_OK
 
 

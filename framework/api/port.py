@@ -1,10 +1,12 @@
 """The API's only window on the scheduler: the `SchedulerPort` protocol, its views and its errors.
 
 Role: everything the HTTP layer may ask of the running scheduler, stated as one small protocol the
-driver implements (framework/driver.py), plus the read-only views it answers with and the domain
-errors it raises. The API never sees the core's internal state, the store or the Mesos client; the
-driver copies what the API needs into these frozen views. That keeps the API's JSON a stable contract
-even while core types evolve, and lets tests drive the whole API over an in-memory fake port.
+driver implements (framework/driver.py), plus the domain errors it raises. Answers are frozen values:
+the core's own read-only views (`framework.core.views.AppStatus` and `QueueEntry`, built by
+`SchedulerState.app_statuses/app_status/queue_view`, and `framework.core.effects.TaskRecord` from
+`SchedulerState.tasks_of`), plus the few views defined here for what lives outside the core (version
+history from the store, framework identity, readiness). The API never touches the scheduler's
+mutable state, the store or the Mesos client, and tests drive the whole API over an in-memory fake.
 
 Contract for implementers (the driver):
 - Every method is a coroutine and is called on the API's event loop; none may block it.
@@ -23,17 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from framework.core.effects import TaskRecord
 from framework.core.spec import AppSpec
+from framework.core.views import AppStatus, QueueEntry
 
 __all__ = [
     "AppAlreadyExists",
     "AppNotFound",
-    "AppState",
     "AppStatus",
-    "AppView",
     "DomainError",
     "FrameworkView",
     "QueueEntry",
@@ -42,65 +43,17 @@ __all__ = [
     "SchedulerPort",
     "SchedulerUnavailable",
     "Submitted",
-    "TaskView",
-    "UnplacedReason",
+    "TaskRecord",
     "VersionView",
 ]
-
-
-class AppState(StrEnum):
-    """One word for where an app stands; `AppStatus.message` says the rest."""
-
-    RUNNING = "running"  # every desired instance is running (and healthy, if it has health checks)
-    SCALING = "scaling"  # instances are being launched or killed towards the desired count
-    WAITING = "waiting"  # instances are pending and no offer fits them (GET /v1/queue says why)
-    DELAYED = "delayed"  # crash-looping: launches are held back until `delayed_until`
-    SUSPENDED = "suspended"  # instances == 0 and nothing runs
-    DELETING = "deleting"  # deleted; its tasks are being killed
-
-
-@dataclass(frozen=True, slots=True)
-class AppStatus:
-    state: AppState
-    running: int  # tasks in TASK_RUNNING
-    staged: int  # launched but not yet running (STAGING/STARTING)
-    healthy: int  # running tasks whose health checks pass (0 when the app has none)
-    unhealthy: int  # running tasks whose health checks fail
-    message: str | None = None
-    delayed_until: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AppView:
-    """An app as the API shows it: the current spec, its version, and its live status."""
-
-    spec: AppSpec
-    version: str
-    version_created_at: float
-    status: AppStatus
 
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """What `submit_app` did: `created` is False when an existing app got a new version."""
 
-    app: AppView
+    app: AppStatus
     created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TaskView:
-    """One task, live or recently terminal. `state` is the Mesos state name ('TASK_RUNNING')."""
-
-    id: str
-    app_id: str
-    state: str
-    version: str
-    healthy: bool | None = None  # None until a health check answered (or the app has none)
-    agent_id: str | None = None
-    host: str | None = None
-    ports: tuple[int, ...] = ()
-    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,36 +61,6 @@ class VersionView:
     version: str
     created_at: float
     spec: AppSpec
-
-
-@dataclass(frozen=True, slots=True)
-class UnplacedReason:
-    """Why some agents refused an app's pending instances (from the placement engine's report).
-
-    `kind` is a short stable word (no_fit, constraint_unmet, no_offers, ...); the optional numbers
-    say by how much: `resource`, `requested` and `best_available` for a resource that did not fit,
-    `constraint` (as in the app spec, e.g. ('hostname', 'UNIQUE')) for a constraint that refused.
-    """
-
-    kind: str
-    message: str
-    agents: int | None = None
-    resource: str | None = None
-    requested: float | None = None
-    best_available: float | None = None
-    constraint: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueEntry:
-    """An app with instances waiting for an offer, and what the last offers said about them."""
-
-    app_id: str
-    version: str
-    waiting: int
-    reasons: tuple[UnplacedReason, ...] = ()
-    delayed_until: float | None = None
-    last_offer_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,24 +129,24 @@ class SchedulerPort(Protocol):
         """Mark the app deleted (its tasks get killed afterwards); AppNotFound if unknown."""
         ...
 
-    async def apps(self) -> Sequence[AppView]:
-        """Every app, sorted by id."""
+    async def apps(self) -> Sequence[AppStatus]:
+        """Every app, sorted by id (SchedulerState.app_statuses(now))."""
         ...
 
-    async def app(self, app_id: str) -> AppView:
-        """One app; AppNotFound if unknown."""
+    async def app(self, app_id: str) -> AppStatus:
+        """One app (SchedulerState.app_status(app_id, now)); AppNotFound if unknown."""
         ...
 
-    async def tasks(self, app_id: str) -> Sequence[TaskView]:
-        """The app's live tasks and recently terminal ones; AppNotFound if the app is unknown."""
+    async def tasks(self, app_id: str) -> Sequence[TaskRecord]:
+        """The app's live tasks (SchedulerState.tasks_of(app_id)); AppNotFound if the app is unknown."""
         ...
 
     async def versions(self, app_id: str) -> Sequence[VersionView]:
-        """The app's versions, newest first; AppNotFound if unknown."""
+        """The app's versions from the store, newest first; AppNotFound if unknown."""
         ...
 
     async def queue(self) -> Sequence[QueueEntry]:
-        """Apps with instances waiting to be placed, sorted by app id."""
+        """Apps with instances waiting to be placed, sorted by id (SchedulerState.queue_view(now))."""
         ...
 
     async def info(self) -> FrameworkView:

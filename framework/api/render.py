@@ -12,15 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from framework.api.port import (
-    AppView,
-    FrameworkView,
-    QueueEntry,
-    Readiness,
-    TaskView,
-    UnplacedReason,
-    VersionView,
-)
+from framework.api.port import FrameworkView, Readiness, VersionView
+from framework.core.effects import TaskRecord
+from framework.core.views import AppStatus, BackoffStatus, QueueEntry, QueueReason
 
 __all__ = ["app_json", "info_json", "iso", "queue_json", "readiness_json", "task_json", "version_json"]
 
@@ -32,34 +26,50 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def app_json(view: AppView) -> dict[str, object]:
-    status = view.status
+def _backoff_json(backoff: BackoffStatus | None) -> dict[str, object] | None:
+    if backoff is None:
+        return None
     return {
-        "id": view.spec.id,
-        "version": view.version,
-        "version_created_at": iso(view.version_created_at),
-        "status": {
-            "state": status.state.value,
-            "instances": view.spec.instances,
-            "running": status.running,
-            "staged": status.staged,
-            "healthy": status.healthy,
-            "unhealthy": status.unhealthy,
-            "message": status.message,
-            "delayed_until": iso(status.delayed_until),
-        },
-        "spec": view.spec.to_json(),
+        "delay_seconds": backoff.delay_seconds,
+        "until": iso(backoff.until),
+        "remaining_seconds": backoff.remaining_seconds,
+        "crashes": backoff.crashes,
+        "last_crash": backoff.last_crash,
     }
 
 
-def task_json(task: TaskView) -> dict[str, object]:
+def app_json(app: AppStatus) -> dict[str, object]:
     return {
-        "id": task.id,
+        "id": app.app_id,
+        "version": app.version,
+        "version_created_at": iso(app.created_at),
+        "status": {
+            "state": app.status,
+            "instances": app.instances,
+            "tasks": app.tasks,
+            "staged": app.staged,
+            "running": app.running,
+            "healthy": app.healthy,
+            "unhealthy": app.unhealthy,
+            "ready": app.ready,
+            "unreachable": app.unreachable,
+            "killing": app.killing,
+            "waiting": app.waiting,
+            "deploying": app.deploying,
+            "backoff": _backoff_json(app.backoff),
+        },
+        "spec": app.spec.to_json(),
+    }
+
+
+def task_json(task: TaskRecord) -> dict[str, object]:
+    return {
+        "id": task.task_id,
         "app_id": task.app_id,
-        "state": task.state,
+        "state": task.state.value,
         "healthy": task.healthy,
         "agent": task.agent_id,
-        "host": task.host,
+        "host": task.hostname,
         "ports": list(task.ports),
         "version": task.version,
         "started_at": iso(task.started_at),
@@ -70,16 +80,8 @@ def version_json(version: VersionView) -> dict[str, object]:
     return {"version": version.version, "created_at": iso(version.created_at), "spec": version.spec.to_json()}
 
 
-def _reason_json(reason: UnplacedReason) -> dict[str, object]:
-    return {
-        "kind": reason.kind,
-        "message": reason.message,
-        "agents": reason.agents,
-        "resource": reason.resource,
-        "requested": reason.requested,
-        "best_available": reason.best_available,
-        "constraint": list(reason.constraint) if reason.constraint is not None else None,
-    }
+def _reason_json(reason: QueueReason) -> dict[str, object]:
+    return {"kind": reason.kind, "label": reason.label, "agents": reason.agents, "message": reason.message}
 
 
 def queue_json(entry: QueueEntry) -> dict[str, object]:
@@ -87,9 +89,11 @@ def queue_json(entry: QueueEntry) -> dict[str, object]:
         "app_id": entry.app_id,
         "version": entry.version,
         "waiting": entry.waiting,
-        "delayed_until": iso(entry.delayed_until),
-        "last_offer_at": iso(entry.last_offer_at),
-        "reasons": [_reason_json(reason) for reason in entry.reasons],
+        "since": iso(entry.since),
+        "offer_rounds": entry.offer_rounds,
+        "last_round": [_reason_json(reason) for reason in entry.last_round],
+        "refused": [{"label": label, "agents": agents} for label, agents in entry.refused],
+        "backoff": _backoff_json(entry.backoff),
     }
 
 

@@ -1,5 +1,8 @@
 """An in-memory SchedulerPort: enough scheduler behaviour to drive every API route, with knobs for
-the states the real driver can be in (not subscribed, store failing, a bug raising)."""
+the states the real driver can be in (not subscribed, store failing, a bug raising).
+
+App status comes from the core's real `build_app_status`, so the fake answers with the same values
+the driver will, computed the same way."""
 
 from __future__ import annotations
 
@@ -9,26 +12,24 @@ from dataclasses import dataclass, field
 from framework.api.port import (
     AppAlreadyExists,
     AppNotFound,
-    AppState,
-    AppStatus,
-    AppView,
     FrameworkView,
-    QueueEntry,
     Readiness,
     ReadinessCheck,
     SchedulerUnavailable,
     Submitted,
-    TaskView,
     VersionView,
 )
+from framework.core.backoff import LaunchDelay
+from framework.core.effects import TaskRecord
 from framework.core.spec import AppSpec
+from framework.core.views import AppStatus, QueueEntry, build_app_status
 
 T0 = 1_700_000_000.0
 
 
 @dataclass
 class FakePort:
-    """Apps with version history; tasks and queue set directly by tests; virtual clock `now`."""
+    """Apps with version history; tasks, delays and queue set directly by tests; virtual clock `now`."""
 
     now: float = T0
     subscribed: bool = True
@@ -37,7 +38,8 @@ class FakePort:
     explode: bool = False  # when set, every call raises a plain bug
     versions_by_app: dict[str, list[VersionView]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
-    tasks_by_app: dict[str, list[TaskView]] = field(default_factory=dict)
+    tasks_by_app: dict[str, list[TaskRecord]] = field(default_factory=dict)
+    delays: dict[str, LaunchDelay] = field(default_factory=dict)
     waiting: list[QueueEntry] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
@@ -46,18 +48,24 @@ class FakePort:
         if self.explode:
             raise RuntimeError("secret internal detail: db password is hunter2")
 
-    def _view(self, app_id: str) -> AppView:
+    def _status(self, app_id: str) -> AppStatus:
         history = self.versions_by_app.get(app_id)
         if not history:
             raise AppNotFound(app_id)
         latest = history[0]
-        running = sum(1 for t in self.tasks_by_app.get(app_id, []) if t.state == "TASK_RUNNING")
-        state = AppState.RUNNING if running == latest.spec.instances else AppState.SCALING
-        if latest.spec.instances == 0 and running == 0:
-            state = AppState.SUSPENDED
-        status = AppStatus(state=state, running=running, staged=0, healthy=running, unhealthy=0)
-        return AppView(spec=latest.spec, version=latest.version, version_created_at=latest.created_at,
-                       status=status)
+        tasks = self.tasks_by_app.get(app_id, [])
+        return build_app_status(
+            app_id=app_id,
+            version=latest.version,
+            spec=latest.spec,
+            created_at=latest.created_at,
+            records=tasks,
+            killing_ids=(),
+            waiting=max(0, latest.spec.instances - len(tasks)),
+            deploying=False,
+            delay=self.delays.get(app_id),
+            now=self.now,
+        )
 
     async def submit_app(self, spec: AppSpec, *, create_only: bool) -> Submitted:
         self._enter("submit_app")
@@ -69,7 +77,7 @@ class FakePort:
             raise AppAlreadyExists(spec.id)
         self.now += 1
         history.insert(0, VersionView(version=f"v{len(history) + 1}", created_at=self.now, spec=spec))
-        return Submitted(app=self._view(spec.id), created=created)
+        return Submitted(app=self._status(spec.id), created=created)
 
     async def delete_app(self, app_id: str) -> None:
         self._enter("delete_app")
@@ -78,22 +86,22 @@ class FakePort:
         del self.versions_by_app[app_id]
         self.deleted.append(app_id)
 
-    async def apps(self) -> Sequence[AppView]:
+    async def apps(self) -> Sequence[AppStatus]:
         self._enter("apps")
-        return [self._view(app_id) for app_id in sorted(self.versions_by_app)]
+        return [self._status(app_id) for app_id in sorted(self.versions_by_app)]
 
-    async def app(self, app_id: str) -> AppView:
+    async def app(self, app_id: str) -> AppStatus:
         self._enter("app")
-        return self._view(app_id)
+        return self._status(app_id)
 
-    async def tasks(self, app_id: str) -> Sequence[TaskView]:
+    async def tasks(self, app_id: str) -> Sequence[TaskRecord]:
         self._enter("tasks")
-        self._view(app_id)
+        self._status(app_id)
         return list(self.tasks_by_app.get(app_id, []))
 
     async def versions(self, app_id: str) -> Sequence[VersionView]:
         self._enter("versions")
-        self._view(app_id)
+        self._status(app_id)
         return list(self.versions_by_app[app_id])
 
     async def queue(self) -> Sequence[QueueEntry]:

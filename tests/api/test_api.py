@@ -12,9 +12,14 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from framework.api import build_api
-from framework.api.port import QueueEntry, TaskView, UnplacedReason
 from framework.api.routes import RESERVED_LAST_SEGMENTS
+from framework.core.backoff import LaunchDelay
+from framework.core.effects import TaskRecord
+from framework.core.events import TaskState
+from framework.core.model import Constraint, ConstraintOperator
+from framework.core.placement import ConstraintUnmet, NoFit, UnplacedReport
 from framework.core.spec import validate_app
+from framework.core.views import QueueEntry, queue_reasons
 from framework.logging import build_logger
 from framework.metrics import Metrics
 from framework.settings import LogFormat, LogLevel, Settings
@@ -57,8 +62,9 @@ async def test_create_app_answers_201_with_location_and_the_app(client: Client, 
     assert body["version_created_at"] == "2023-11-14T22:13:21.000Z"
     assert body["spec"] == validate_app(WEB).to_json()
     assert body["status"] == {
-        "state": "scaling", "instances": 2, "running": 0, "staged": 0, "healthy": 0, "unhealthy": 0,
-        "message": None, "delayed_until": None,
+        "state": "waiting", "instances": 2, "tasks": 0, "staged": 0, "running": 0, "healthy": 0,
+        "unhealthy": 0, "ready": 0, "unreachable": 0, "killing": 0, "waiting": 2, "deploying": False,
+        "backoff": None,
     }
     assert port.versions_by_app["/shop/web"][0].spec == validate_app(WEB)
 
@@ -149,9 +155,11 @@ async def test_ids_ending_in_a_route_word_are_refused(client: Client, segment: s
 async def test_tasks_of_an_app_with_slashes_in_its_id(client: Client, port: FakePort) -> None:
     await post_app(client, {**WEB, "id": "/a/b/c"})
     port.tasks_by_app["/a/b/c"] = [
-        TaskView(id="a_b_c.1", app_id="/a/b/c", state="TASK_RUNNING", version="v1", healthy=True,
-                 agent_id="agent-1", host="10.0.0.1", ports=(31001,), started_at=T0 + 0.25),
-        TaskView(id="a_b_c.2", app_id="/a/b/c", state="TASK_STAGING", version="v1"),
+        TaskRecord(task_id="a_b_c.1", app_id="/a/b/c", version="v1", slot=0, state=TaskState.RUNNING,
+                   updated_at=T0, healthy=True, agent_id="agent-1", hostname="10.0.0.1", ports=(31001,),
+                   started_at=T0 + 0.25),
+        TaskRecord(task_id="a_b_c.2", app_id="/a/b/c", version="v1", slot=1, state=TaskState.STAGING,
+                   updated_at=T0),
     ]
     response = await client.get("/v1/apps/a/b/c/tasks")
     assert response.status == 200
@@ -178,39 +186,53 @@ async def test_versions_newest_first(client: Client) -> None:
     assert body["versions"][0]["created_at"] == "2023-11-14T22:13:22.000Z"
 
 
-NO_FIT = "4 agent(s) with insufficient mem (requested 512, best available 256)"
-UNIQUE = "2 agent(s) refused by constraint hostname:UNIQUE"
-
-
 async def test_queue_lists_waiting_apps_with_reasons_and_numbers(client: Client, port: FakePort) -> None:
-    port.waiting = [
-        QueueEntry(
-            app_id="/shop/web", version="v1", waiting=3, last_offer_at=T0,
-            reasons=(
-                UnplacedReason("no_fit", NO_FIT, agents=4, resource="mem", requested=512, best_available=256),
-                UnplacedReason("constraint_unmet", UNIQUE,
-                               agents=2, constraint=("hostname", "UNIQUE")),
-            ),
+    # Reasons built by the core from a real placement report, as the driver will pass them on.
+    report = UnplacedReport(
+        app_id="/shop/web", version="v1", placed=0, unplaced=3,
+        reasons=(
+            NoFit(resource="mem", requested=512, best_available=256, agents=4),
+            ConstraintUnmet(Constraint("hostname", ConstraintOperator.UNIQUE), agents=2),
         ),
-        QueueEntry(app_id="/batch", version="v7", waiting=1, delayed_until=T0 + 30),
+    )
+    port.waiting = [
+        QueueEntry(app_id="/shop/web", version="v1", waiting=3, since=T0, offer_rounds=5,
+                   last_round=queue_reasons(report),
+                   refused=(("no_fit:mem", 20), ("constraint_unmet:hostname:UNIQUE", 10)), backoff=None),
+        QueueEntry(app_id="/batch", version="v7", waiting=1, since=T0 + 1, offer_rounds=0, last_round=(),
+                   refused=(), backoff=None),
     ]
     body = await (await client.get("/v1/queue")).json()
     assert body == {
         "queue": [
             {
-                "app_id": "/shop/web", "version": "v1", "waiting": 3, "delayed_until": None,
-                "last_offer_at": "2023-11-14T22:13:20.000Z",
-                "reasons": [
-                    {"kind": "no_fit", "message": NO_FIT, "agents": 4, "resource": "mem", "requested": 512,
-                     "best_available": 256, "constraint": None},
-                    {"kind": "constraint_unmet", "message": UNIQUE,
-                     "agents": 2, "resource": None, "requested": None, "best_available": None,
-                     "constraint": ["hostname", "UNIQUE"]},
+                "app_id": "/shop/web", "version": "v1", "waiting": 3, "since": "2023-11-14T22:13:20.000Z",
+                "offer_rounds": 5,
+                "last_round": [
+                    {"kind": "no_fit", "label": "no_fit:mem", "agents": 4,
+                     "message": "4 agent(s) with insufficient mem (requested 512, best available 256)"},
+                    {"kind": "constraint_unmet", "label": "constraint_unmet:hostname:UNIQUE", "agents": 2,
+                     "message": "2 agent(s) refused by constraint hostname:UNIQUE"},
                 ],
+                "refused": [{"label": "no_fit:mem", "agents": 20},
+                            {"label": "constraint_unmet:hostname:UNIQUE", "agents": 10}],
+                "backoff": None,
             },
-            {"app_id": "/batch", "version": "v7", "waiting": 1, "delayed_until": "2023-11-14T22:13:50.000Z",
-             "last_offer_at": None, "reasons": []},
+            {"app_id": "/batch", "version": "v7", "waiting": 1, "since": "2023-11-14T22:13:21.000Z",
+             "offer_rounds": 0, "last_round": [], "refused": [], "backoff": None},
         ]
+    }
+
+
+async def test_a_crash_looping_app_shows_its_backoff(client: Client, port: FakePort) -> None:
+    await post_app(client, WEB)
+    port.delays["/shop/web"] = LaunchDelay(delay_seconds=8.0, until=port.now + 5.5, crashes=4,
+                                           last_crash="task shop_web.4 TASK_FAILED: exited with status 1")
+    status = (await (await client.get("/v1/apps/shop/web")).json())["status"]
+    assert status["state"] == "backing_off"
+    assert status["backoff"] == {
+        "delay_seconds": 8.0, "until": "2023-11-14T22:13:26.500Z", "remaining_seconds": 5.5, "crashes": 4,
+        "last_crash": "task shop_web.4 TASK_FAILED: exited with status 1",
     }
 
 

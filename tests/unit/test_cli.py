@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestServer
 
 from framework import cli
 from framework.api import build_api
-from framework.api.port import TaskView
+from framework.core.effects import TaskRecord
+from framework.core.events import TaskState
 from framework.logging import build_logger
 from framework.metrics import build_metrics
 from framework.settings import LogFormat, LogLevel, Settings
@@ -174,9 +175,9 @@ async def test_apps_table(served: Served, tmp_path: Path) -> None:
     result = await agantry("apps", "--url", served.url)
     assert result.code == 0
     assert result.out.splitlines() == [
-        "ID                     STATE      RUNNING  HEALTHY  VERSION",
-        "/batch/nightly-report  suspended  0/0      0        v1",
-        "/shop/web              scaling    0/2      0        v1",
+        "ID                     STATE      READY  RUNNING  WAITING  VERSION",
+        "/batch/nightly-report  suspended  0/0    0        0        v1",
+        "/shop/web              waiting    0/2    0        2        v1",
     ]
 
 
@@ -189,9 +190,11 @@ async def test_apps_json(served: Served, tmp_path: Path) -> None:
 async def test_tasks_table_for_an_id_with_slashes(served: Served, tmp_path: Path) -> None:
     await agantry("deploy", str(write(tmp_path, WEB)), "--url", served.url)
     served.port.tasks_by_app["/shop/web"] = [
-        TaskView(id="shop_web.1", app_id="/shop/web", state="TASK_RUNNING", version="v1", healthy=True,
-                 agent_id="a1", host="10.0.0.7", ports=(31000, 31001), started_at=T0),
-        TaskView(id="shop_web.2", app_id="/shop/web", state="TASK_STAGING", version="v1"),
+        TaskRecord(task_id="shop_web.1", app_id="/shop/web", version="v1", slot=0, state=TaskState.RUNNING,
+                   updated_at=T0, healthy=True, agent_id="a1", hostname="10.0.0.7", ports=(31000, 31001),
+                   started_at=T0),
+        TaskRecord(task_id="shop_web.2", app_id="/shop/web", version="v1", slot=1, state=TaskState.STAGING,
+                   updated_at=T0),
     ]
     result = await agantry("tasks", "shop/web", "--url", served.url)
     assert result.code == 0, result.err
