@@ -1,0 +1,436 @@
+"""The reactor: one inbox -> `SchedulerState.handle` -> perform effects -> results become events.
+
+Role: the only place where Gantry's pure decisions meet the world. Events arrive from the Mesos
+client (`on_event`), from the API (`submit_app`, `delete_app`) and from the driver's own timer
+(`Tick`); the driver drains whatever is queued, hands it to the core in ONE `handle(*events)` call,
+then performs the returned effects in order. The driver also implements the API's `SchedulerPort`:
+reads are answered from the in-memory core state (single-threaded asyncio, so always consistent),
+writes go through the inbox like every other event and return once their effects are durable.
+
+Theory of operation (ordering hazards live here):
+- Effects are performed in list order. A run of consecutive Persist* effects becomes one store
+  transaction; a run of consecutive Mesos calls is sent concurrently (bounded), except SUPPRESS and
+  REVIVE, which are barriers (their relative order matters to the master's allocator).
+- Persist before acknowledge / launch: the core places every `PersistTask` before the `Acknowledge`
+  or `Accept` that depends on it; because the driver awaits the store before sending the calls that
+  follow, an ACK never reaches the master for an update that is not on disk.
+- A failed store write is fatal: the core's memory now holds changes the disk does not, so nothing
+  after it may be performed. `run()` raises `DriverFailed`; the composition root stops the process
+  (the supervisor restarts it, and the restored state plus reconciliation repair everything).
+- A failed Mesos call is logged and dropped: offers die with the connection, kills are retried by the
+  core, updates are resent by the agent until acknowledged (effects.py says which calls may be lost).
+
+Must not: make scheduling decisions (that is framework/core), build protobuf (framework/mesos/codec.py),
+or block the event loop (the store runs on its own thread through AsyncStore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from structlog.typing import FilteringBoundLogger
+
+from framework.api.port import (
+    AppAlreadyExists,
+    AppNotFound,
+    FrameworkView,
+    Readiness,
+    ReadinessCheck,
+    SchedulerUnavailable,
+    Submitted,
+    VersionView,
+)
+from framework.core.effects import Accept, Decline, Effect, MesosCall, Persist, Revive, Suppress, TaskRecord
+from framework.core.events import (
+    AppDeleted,
+    AppSubmitted,
+    Disconnected,
+    Event,
+    OffersReceived,
+    Subscribed,
+    Tick,
+)
+from framework.core.resources import Resources
+from framework.core.scheduler import SchedulerState
+from framework.core.spec import AppSpec
+from framework.core.views import AppStatus, QueueEntry
+from framework.metrics import Metrics
+from framework.state.aio import AsyncStore
+from framework.state.mapping import app_spec, changes_for
+from framework.state.store import StoreError
+
+__all__ = ["CallSender", "Driver", "DriverFailed"]
+
+# Bounds on one reactor turn. A turn handles every event queued so far (up to MAX_BATCH), so a burst
+# of status updates costs one core call and one store transaction instead of thousands.
+MAX_BATCH = 5_000
+MAX_CONCURRENT_CALLS = 64
+TICK_EVERY = 1.0  # at least this often, even when the core names no deadline
+METRICS_EVERY = 1.0  # O(tasks) gauges are refreshed at most this often
+READY_PING_TIMEOUT = 2.0
+
+
+class CallSender(Protocol):
+    """What the driver needs of the Mesos client (framework.mesos.client.MesosClient satisfies it)."""
+
+    framework_id: str | None
+    master_url: str | None
+    reconnects: int
+
+    @property
+    def subscribed(self) -> bool: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def send(self, effect: MesosCall) -> None: ...
+
+
+class DriverFailed(Exception):
+    """The driver stopped because performing an effect failed in a way that cannot be retried."""
+
+
+@dataclass(slots=True)
+class _Item:
+    event: Event
+    done: asyncio.Future[None] | None = None
+
+
+@dataclass(slots=True)
+class _AgentCapacity:
+    """What Gantry last knew to be free on an agent: the last offer minus what it launched since."""
+
+    free: Resources = field(default_factory=Resources.of)
+
+
+class Driver:
+    """Runs the core against the world; implements the API's SchedulerPort. See the module docstring."""
+
+    def __init__(
+        self,
+        state: SchedulerState,
+        store: AsyncStore,
+        metrics: Metrics,
+        log: FilteringBoundLogger,
+        *,
+        framework_name: str,
+        embedded_cluster: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._state = state
+        self._store = store
+        self._metrics = metrics
+        self._log = log
+        self._name = framework_name
+        self._embedded = embedded_cluster
+        self._clock = clock
+        self._client: CallSender | None = None
+        self._inbox: asyncio.Queue[_Item] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
+        self._failed: str | None = None
+        self._running = False
+        self._last_tick = 0.0
+        self._last_metrics = 0.0
+        self._reconnects_seen = 0
+        self._agents: dict[str, _AgentCapacity] = {}
+        self._reconcile_started: float | None = None
+        self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+
+    def attach(self, client: CallSender) -> None:
+        """Give the driver the client it sends calls through (built after the driver: it needs on_event)."""
+        self._client = client
+
+    # ---- inputs ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        """The Mesos client's callback: queue the event for the next reactor turn."""
+        self._inbox.put_nowait(_Item(event))
+
+    async def _submit(self, event: Event) -> None:
+        """Queue an API event and wait until its effects were performed (persisted at least)."""
+        if self._failed is not None:
+            raise SchedulerUnavailable(self._failed)
+        if not self._running:
+            raise SchedulerUnavailable("the scheduler is starting")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_Item(event, done))
+        await done
+
+    # ---- the reactor ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until cancelled; raise DriverFailed if an effect could not be performed safely."""
+        self._running = True
+        try:
+            while True:
+                items = await self._next_items()
+                await self._turn(items)
+        finally:
+            self._running = False
+            reason = self._failed or "the scheduler stopped"
+            while not self._inbox.empty():
+                item = self._inbox.get_nowait()
+                if item.done is not None and not item.done.done():
+                    item.done.set_exception(SchedulerUnavailable(reason))
+
+    async def _next_items(self) -> list[_Item]:
+        timeout = self._tick_timeout()
+        items: list[_Item] = []
+        with contextlib.suppress(TimeoutError):
+            items.append(await asyncio.wait_for(self._inbox.get(), timeout))
+        while len(items) < MAX_BATCH and not self._inbox.empty():
+            items.append(self._inbox.get_nowait())
+        return items
+
+    def _tick_timeout(self) -> float:
+        now = self._clock()
+        wait = self._last_tick + TICK_EVERY - now
+        deadline = self._state.next_deadline()
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        return max(0.0, wait)
+
+    async def _turn(self, items: list[_Item]) -> None:
+        now = self._clock()
+        events = [item.event for item in items]
+        deadline = self._state.next_deadline()
+        if now >= self._last_tick + TICK_EVERY or (deadline is not None and now >= deadline):
+            events.append(Tick(now))
+            self._last_tick = now
+        self._observe_events(events)
+        started = time.perf_counter()
+        effects = self._state.handle(*events)
+        if any(isinstance(e, OffersReceived) for e in events):
+            self._metrics.placement_latency.observe(time.perf_counter() - started)
+        try:
+            await self._perform(effects)
+        except BaseException as exc:
+            for item in items:
+                if item.done is not None and not item.done.done():
+                    item.done.set_exception(SchedulerUnavailable(self._failed or "the scheduler stopped"))
+            if isinstance(exc, StoreError):
+                raise DriverFailed(self._failed or str(exc)) from exc
+            raise
+        for item in items:
+            if item.done is not None and not item.done.done():
+                item.done.set_result(None)
+        if now >= self._last_metrics + METRICS_EVERY:
+            self._refresh_metrics(now)
+            self._last_metrics = now
+
+    # ---- effects --------------------------------------------------------------------------------
+
+    async def _perform(self, effects: Sequence[Effect]) -> None:
+        i = 0
+        while i < len(effects):
+            j = i
+            if isinstance(effects[i], Persist):
+                while j < len(effects) and isinstance(effects[j], Persist):
+                    j += 1
+                await self._persist([e for e in effects[i:j] if isinstance(e, Persist)])
+            else:
+                while j < len(effects) and not isinstance(effects[j], Persist):
+                    j += 1
+                await self._send_calls([e for e in effects[i:j] if not isinstance(e, Persist)])
+            i = j
+
+    async def _persist(self, effects: list[Persist]) -> None:
+        try:
+            await self._store.apply(changes_for(effects))
+        except StoreError as exc:
+            # Nothing after this may happen: the core's memory is ahead of the disk.
+            self._failed = f"the state store failed: {exc}"
+            self._log.error("store_write_failed", error=str(exc))
+            raise
+
+    async def _send_calls(self, calls: list[MesosCall]) -> None:
+        pending: list[asyncio.Task[None]] = []
+        for call in calls:
+            self._count_call(call)
+            if isinstance(call, Suppress | Revive):
+                # A barrier: everything before it is on the wire first, and it before anything after.
+                await asyncio.gather(*pending)
+                pending.clear()
+                await self._send(call)
+            else:
+                await self._calls.acquire()
+                pending.append(asyncio.create_task(self._send(call, release=True)))
+        await asyncio.gather(*pending)
+
+    async def _send(self, call: MesosCall, *, release: bool = False) -> None:
+        try:
+            if self._client is None:
+                self._log.warning("call_dropped_no_client", call=type(call).__name__)
+                return
+            await self._client.send(call)
+        except Exception as exc:  # every MesosError and transport failure: the call may be lost
+            self._log.warning("call_failed", call=type(call).__name__, error=str(exc))
+        finally:
+            if release:
+                self._calls.release()
+
+    # ---- metrics --------------------------------------------------------------------------------
+
+    def _observe_events(self, events: Sequence[Event]) -> None:
+        m = self._metrics
+        for event in events:
+            match event:
+                case OffersReceived(offers=offers):
+                    m.offers_received.inc(len(offers))
+                    for offer in offers:
+                        self._agents.setdefault(offer.agent_id, _AgentCapacity()).free = offer.resources
+                case Subscribed():
+                    m.set_subscribed(True)
+                    self._reconcile_started = event.now
+                case Disconnected():
+                    m.set_subscribed(False)
+                case _:
+                    pass
+
+    def _count_call(self, call: MesosCall) -> None:
+        m = self._metrics
+        match call:
+            case Accept(offer_ids=offer_ids, launches=launches, agent_id=agent_id):
+                m.offers_accepted.inc(len(offer_ids))
+                m.tasks_launched.inc(len(launches))
+                capacity = self._agents.get(agent_id)
+                if capacity is not None:
+                    for launch in launches:
+                        if launch.resources.fits(capacity.free):
+                            capacity.free = capacity.free.subtract(launch.resources)
+            case Decline(offer_ids=offer_ids):
+                m.offers_declined.inc(len(offer_ids))
+            case _:
+                pass
+
+    def _refresh_metrics(self, now: float) -> None:
+        m = self._metrics
+        by_state: Counter[str] = Counter()
+        used: dict[str, list[float]] = {}
+        apps = self._state.app_statuses(now)
+        for status in apps:
+            per_task = (status.spec.cpus, status.spec.mem, status.spec.disk)
+            for record in self._state.tasks_of(status.app_id):
+                by_state[record.state.value] += 1
+                if record.agent_id is not None and not record.terminal:
+                    totals = used.setdefault(record.agent_id, [0.0, 0.0, 0.0])
+                    for k in range(3):
+                        totals[k] += per_task[k]
+        m.set_tasks_by_state(by_state)
+        m.agents_used.set(len(used))
+        m.set_allocation(self._allocation(used))
+        unplaced: Counter[str] = Counter()
+        for entry in self._state.queue_view(now):
+            for reason in entry.last_round:
+                unplaced[reason.kind] += entry.waiting
+        m.set_unplaced(unplaced)
+        client = self._client
+        if client is not None:
+            m.set_subscribed(client.subscribed)
+            if client.reconnects > self._reconnects_seen:
+                m.reconnects.inc(client.reconnects - self._reconnects_seen)
+                self._reconnects_seen = client.reconnects
+        if self._reconcile_started is not None and not self._state.reconciling:
+            m.reconciliation_duration.observe(max(0.0, now - self._reconcile_started))
+            self._reconcile_started = None
+
+    def _allocation(self, used: dict[str, list[float]]) -> dict[str, float]:
+        """Our allocation over (ours + last known free) on the agents running our tasks.
+
+        Mesos offers say what is free, never an agent's total, so capacity is estimated as what we
+        run there plus what the agent last offered (less what we launched from that offer).
+        """
+        ours = [0.0, 0.0, 0.0]
+        capacity = [0.0, 0.0, 0.0]
+        for agent_id, totals in used.items():
+            known = self._agents.get(agent_id)
+            free = (known.free.cpus, known.free.mem, known.free.disk) if known else (0.0, 0.0, 0.0)
+            for k in range(3):
+                ours[k] += totals[k]
+                capacity[k] += totals[k] + free[k]
+        names = ("cpus", "mem", "disk")
+        return {names[k]: ours[k] / capacity[k] for k in range(3) if capacity[k] > 0}
+
+    # ---- SchedulerPort: writes ------------------------------------------------------------------
+
+    async def submit_app(self, spec: AppSpec, *, create_only: bool) -> Submitted:
+        async with self._write_lock:
+            existed = self._state.app_spec(spec.id) is not None
+            if create_only and existed:
+                raise AppAlreadyExists(spec.id)
+            await self._submit(AppSubmitted(self._clock(), spec))
+        return Submitted(app=await self.app(spec.id), created=not existed)
+
+    async def delete_app(self, app_id: str) -> None:
+        async with self._write_lock:
+            if self._state.app_spec(app_id) is None:
+                raise AppNotFound(app_id)
+            await self._submit(AppDeleted(self._clock(), app_id))
+
+    # ---- SchedulerPort: reads -------------------------------------------------------------------
+
+    async def apps(self) -> Sequence[AppStatus]:
+        return self._state.app_statuses(self._clock())
+
+    async def app(self, app_id: str) -> AppStatus:
+        status = self._state.app_status(app_id, self._clock())
+        if status is None:
+            raise AppNotFound(app_id)
+        return status
+
+    async def tasks(self, app_id: str) -> Sequence[TaskRecord]:
+        if self._state.app_spec(app_id) is None:
+            raise AppNotFound(app_id)
+        return self._state.tasks_of(app_id)
+
+    async def versions(self, app_id: str) -> Sequence[VersionView]:
+        records = await self._store.app_versions(app_id)
+        if not records:
+            raise AppNotFound(app_id)
+        return [VersionView(r.version, r.created_at, app_spec(r)) for r in reversed(records)]
+
+    async def queue(self) -> Sequence[QueueEntry]:
+        return self._state.queue_view(self._clock())
+
+    async def info(self) -> FrameworkView:
+        client = self._client
+        return FrameworkView(
+            name=self._name,
+            framework_id=self._state.framework_id or (client.framework_id if client else None),
+            master=client.master_url if client else None,
+            subscribed=bool(client and client.subscribed),
+            embedded_cluster=self._embedded,
+        )
+
+    async def ready(self) -> Readiness:
+        client = self._client
+        subscribed = ReadinessCheck(
+            "subscribed",
+            bool(client and client.ready),
+            None if client and client.ready else _not_subscribed_reason(client),
+        )
+        try:
+            await asyncio.wait_for(self._store.ping(), READY_PING_TIMEOUT)
+            store = ReadinessCheck("store_writable", True)
+        except (StoreError, TimeoutError) as exc:
+            store = ReadinessCheck("store_writable", False, f"the state store is not writable: {exc}")
+        driver = ReadinessCheck(
+            "scheduler_running", self._running and self._failed is None, self._failed
+        )
+        return Readiness((subscribed, store, driver))
+
+
+def _not_subscribed_reason(client: CallSender | None) -> str:
+    if client is None:
+        return "no Mesos client"
+    failure = getattr(client, "failure", None) or getattr(client, "call_failure", None)
+    if failure is not None:
+        return f"the Mesos master refused us: {failure}"
+    return "not subscribed to a Mesos master"
+
