@@ -794,6 +794,11 @@ class SchedulerState:
             ))
         return tuple(entries)
 
+    @property
+    def reconciling(self) -> bool:
+        """True from a Subscribed until every live task has answered the explicit reconciliation."""
+        return bool(self._reconcile_pending)
+
     def next_deadline(self) -> float | None:
         """The earliest time a Tick would change something, or None. Ticking more often is harmless."""
         times = [t for t in (self._reconcile_next, self._implicit_next, self._revive_due) if t is not None]
