@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -362,14 +363,15 @@ def test_event_log_keeps_the_newest_and_never_reuses_a_seq(tmp_path: Path) -> No
 
 
 def test_event_pruning_is_occasional_and_bounded(tmp_path: Path) -> None:
-    # keep 100: prune every 10 events, so the log holds between 100 and 109 rows once full.
-    store = SqliteStore.open(tmp_path, SqliteOptions(keep_events=100))
+    # keep 50: prune every 5 events, so once full the log holds between 50 and 54 rows.
+    store = SqliteStore.open(tmp_path, SqliteOptions(keep_events=50))
     sizes = []
-    for i in range(1, 301):
+    for i in range(1, 121):
         store.apply([event(i)])
         sizes.append(len(store.events(limit=1000)))
-    assert max(sizes) == 109
-    assert min(sizes[200:]) == 100
+    assert max(sizes) == 54
+    assert min(sizes[60:]) == 50
+    assert sizes[:50] == list(range(1, 51))
     store.close()
 
 
@@ -428,3 +430,55 @@ def test_a_reader_sees_whole_batches_only_and_never_blocks_the_writer(tmp_path: 
     assert errors == []
     assert seen and all((n - 2) % 50 == 0 for n in seen)
     assert seen == sorted(seen)
+
+
+def random_batch(rng: random.Random, size: int) -> list[Change]:
+    """A mix of every kind of change over a few keys, so that they collide often."""
+    apps = ["a/one", "a/two"]
+    out: list[Change] = []
+    for i in range(size):
+        app = rng.choice(apps)
+        kind = rng.randrange(8)
+        if kind <= 1:
+            state = rng.choice([TaskState.STAGING, TaskState.RUNNING, TaskState.FAILED])
+            out.append(PutTask(task(rng.randrange(6), state, app=app, at=float(i))))
+        elif kind == 2:
+            out.append(RemoveTask(f"{app}.{rng.randrange(6)}"))
+        elif kind == 3:
+            out.append(event(i, app))
+        elif kind == 4:
+            out.append(AdvanceTaskCounter(app, rng.randrange(20)))
+        elif kind == 5:
+            v = f"v{rng.randrange(3)}"
+            out.append(
+                PutAppVersion(version(v, app=app, spec=f'{{"v": "{v}"}}'), make_current=rng.random() < 0.8)
+            )
+        elif kind == 6:
+            out.append(DeleteApp(app, deleted_at=float(i)))
+        else:
+            d = DeploymentRecord(f"d{rng.randrange(3)}", app, None, "v1", "running", float(i), float(i))
+            choices: list[Change] = [PutDeployment(d), SetFrameworkId(f"fw-{i}")]
+            out.append(rng.choice(choices))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_batch_leaves_the_same_state_as_its_changes_applied_one_by_one(tmp_path: Path, seed: int) -> None:
+    changes = random_batch(random.Random(seed), 60)
+    batched, single = SqliteStore.open(tmp_path / "batched"), SqliteStore.open(tmp_path / "single")
+    batched.apply(changes)
+    for change in changes:
+        single.apply([change])
+
+    def state(store: SqliteStore) -> object:
+        snap = store.load()
+        return (
+            dataclasses.replace(snap, tasks=sorted(snap.tasks, key=lambda t: t.task_id)),
+            store.events(),
+            [store.app_versions(app) for app in ("a/one", "a/two")],
+            store.deployments(),
+        )
+
+    assert state(batched) == state(single)
+    batched.close()
+    single.close()
