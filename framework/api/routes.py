@@ -109,9 +109,13 @@ async def _observe_middleware(request: web.Request, handler: Handler) -> web.Str
         "status": response.status,
         "ms": round(elapsed * 1e3, 2),
     }
-    app_id = request.match_info.get("id")
-    if app_id is not None:
-        fields["app_id"] = app_id
+    raw_id = request.match_info.get("id")
+    if raw_id is not None:
+        # Canonical ('/shop/web') when valid, so API lines match the driver's lines for the app.
+        try:
+            fields["app_id"] = normalize_app_id(raw_id.rstrip("/"))
+        except ValueError:
+            fields["app_id"] = raw_id
     # Scrapes and polling GETs are frequent and uninteresting when they succeed.
     if request.method in ("GET", "HEAD") and response.status < 400:
         log.debug("http request", **fields)

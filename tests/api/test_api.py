@@ -149,6 +149,15 @@ async def test_ids_ending_in_a_route_word_are_refused(client: Client, segment: s
     ]
 
 
+async def test_route_words_inside_an_id_are_fine(client: Client, port: FakePort) -> None:
+    await post_app(client, {**WEB, "id": "/tasks/versions/web"})
+    assert (await (await client.get("/v1/apps/tasks/versions/web")).json())["id"] == "/tasks/versions/web"
+    tasks = await (await client.get("/v1/apps/tasks/versions/web/tasks")).json()
+    versions = await (await client.get("/v1/apps/tasks/versions/web/versions")).json()
+    assert tasks == {"app_id": "/tasks/versions/web", "tasks": []}
+    assert versions["app_id"] == "/tasks/versions/web" and len(versions["versions"]) == 1
+
+
 # --- tasks, versions, queue ----------------------------------------------------------------------
 
 
@@ -296,7 +305,7 @@ async def test_request_log_lines_carry_the_app_id(client: Client, log_buffer: io
     put_line_count = len(lines)
     await client.put("/v1/apps/shop/web", json=WEB)
     put = [json.loads(line) for line in log_buffer.getvalue().splitlines()][put_line_count:]
-    assert put[-1]["app_id"] == "shop/web"
+    assert put[-1]["app_id"] == "/shop/web"
 
 
 # --- request errors ------------------------------------------------------------------------------
