@@ -1,0 +1,130 @@
+"""Time and timers for the fake master, injectable so the simulation can run on virtual time.
+
+Every component of the harness (allocator, status update manager, simulated tasks, master) asks a
+`Clock` for the time and schedules its timers through it; none of them touches asyncio directly.
+`LoopClock` drives them from a running asyncio loop (the HTTP server); `ManualClock` lets unit tests
+and benchmarks advance time by hand, deterministically, with no sleeping.
+
+A callback that raises must not vanish into asyncio's logger: a harness bug would then look like a
+protocol failure of the client under test. Both clocks hand the exception to `on_error`, which the
+`Harness` records in `Harness.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Timer(Protocol):
+    """A scheduled callback that can be cancelled (cancelling twice, or after it ran, is harmless)."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps; all timeouts are measured on it."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch; used for TaskStatus.timestamp and unreachable_time."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` after `delay` seconds (0 or less: as soon as possible, after the caller returns)."""
+        ...
+
+
+ErrorSink = Callable[[BaseException], None]
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+class LoopClock:
+    """A Clock on the running asyncio loop."""
+
+    def __init__(self, on_error: ErrorSink = _raise) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on_error = on_error
+
+    def monotonic(self) -> float:
+        return self._loop.time()
+
+    def time(self) -> float:
+        return time.time()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        if delay <= 0:
+            return self._loop.call_soon(self._guarded, callback)
+        return self._loop.call_later(delay, self._guarded, callback)
+
+    def _guarded(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception as exc:  # a harness bug: surface it instead of letting asyncio log it
+            self._on_error(exc)
+
+
+@dataclass(order=True, slots=True)
+class _Entry:
+    when: float
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """Virtual time: nothing happens until `advance` (or `run_ready`) is called."""
+
+    def __init__(
+        self, start: float = 1000.0, wall_offset: float = 1.7e9, on_error: ErrorSink = _raise
+    ) -> None:
+        self._now = start
+        self._wall_offset = wall_offset
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._on_error = on_error
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def time(self) -> float:
+        return self._now + self._wall_offset
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        entry = _Entry(self._now + max(0.0, delay), next(self._seq), callback)
+        heapq.heappush(self._heap, entry)
+        return entry
+
+    def pending(self) -> int:
+        """How many timers are scheduled and not cancelled."""
+        return sum(1 for e in self._heap if not e.cancelled)
+
+    def run_ready(self) -> None:
+        """Run every callback due now, including ones they schedule for now."""
+        self.advance(0.0)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward, running due callbacks in time order (each sees its own due time as now)."""
+        target = self._now + seconds
+        while self._heap and self._heap[0].when <= target:
+            entry = heapq.heappop(self._heap)
+            if entry.cancelled:
+                continue
+            self._now = max(self._now, entry.when)
+            try:
+                entry.callback()
+            except Exception as exc:
+                self._on_error(exc)
+        self._now = target

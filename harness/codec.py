@@ -1,0 +1,501 @@
+"""The harness' codec: protobuf and Mesos JSON on one side, the harness' own records on the other.
+
+Inbound: `decode_call` turns a request body into a scheduler Call exactly as far as the real
+master's handler does before validation (its error wording included). `resources_from_proto`
+and `task_spec` read what the master needs out of launch operations.
+
+Outbound: `OutEvent` is one scheduler event, encoded at most once per content type however many
+times it is sent, framed as RecordIO. OFFERS events, the one hot path (a cycle over 10,000
+agents), are built straight into Mesos JSON dictionaries for JSON subscribers instead of via
+protobuf reflection; tests/harness/test_codec.py checks both renderings say the same.
+
+Nothing else in the harness touches protobuf serialization or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from harness.model import Attribute, ExecutorKind, HealthCheckSpec, Status, TaskSpec
+from harness.resources import Resources, from_fixed, to_fixed
+from proto import jsoncodec, recordio
+from proto.mesos.v1 import mesos_pb2
+from proto.mesos.v1.scheduler import scheduler_pb2
+
+Event = scheduler_pb2.Event
+Call = scheduler_pb2.Call
+
+
+class Encoding(StrEnum):
+    JSON = "application/json"
+    PROTOBUF = "application/x-protobuf"
+
+
+class CallDecodeError(ValueError):
+    """The body is not a Call; the message is the real master's 400 body."""
+
+
+def decode_call(body: bytes, encoding: Encoding) -> scheduler_pb2.Call:
+    if encoding is Encoding.PROTOBUF:
+        call = scheduler_pb2.Call()
+        try:
+            call.ParseFromString(body)
+        except DecodeError:
+            raise CallDecodeError("Failed to parse body into Call protobuf") from None
+        # C++ ParseFromString also fails when required fields are missing.
+        if not call.IsInitialized():
+            raise CallDecodeError("Failed to parse body into Call protobuf")
+        return call
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise CallDecodeError(f"Failed to parse body into JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise CallDecodeError("Failed to convert JSON into Call protobuf: Expecting a JSON object")
+    try:
+        return jsoncodec.parse(document, scheduler_pb2.Call)
+    except jsoncodec.JSONCodecError as error:
+        raise CallDecodeError(f"Failed to convert JSON into Call protobuf: {error}") from None
+
+
+def call_to_dict(call: scheduler_pb2.Call) -> dict[str, Any]:
+    """The call as Mesos JSON values (only the fields that were set), for `Harness.calls`."""
+    return jsoncodec.to_dict(call, defaults=False)
+
+
+# -- outbound events ------------------------------------------------------------------------------
+
+
+class OutEvent:
+    """One scheduler event; `encode` renders and frames it once per encoding and caches the bytes."""
+
+    __slots__ = ("_json", "_proto", "_proto_factory", "_rendered", "type")
+
+    def __init__(
+        self,
+        type_: str,
+        proto_factory: Callable[[], scheduler_pb2.Event],
+        json_factory: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.type = type_
+        self._proto_factory = proto_factory
+        self._json = json_factory
+        self._proto: scheduler_pb2.Event | None = None
+        self._rendered: dict[Encoding, bytes] = {}
+
+    def proto(self) -> scheduler_pb2.Event:
+        if self._proto is None:
+            self._proto = self._proto_factory()
+        return self._proto
+
+    def encode(self, encoding: Encoding) -> bytes:
+        framed = self._rendered.get(encoding)
+        if framed is None:
+            if encoding is Encoding.PROTOBUF:
+                payload = self.proto().SerializeToString()
+            elif self._json is not None:
+                payload = json.dumps(self._json(), separators=(",", ":"), ensure_ascii=False).encode()
+            else:
+                payload = jsoncodec.dumps(self.proto())
+            framed = self._rendered[encoding] = recordio.encode(payload)
+        return framed
+
+
+def _simple(type_name: str, fill: Callable[[scheduler_pb2.Event], None] | None = None) -> OutEvent:
+    def build() -> scheduler_pb2.Event:
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.Type.Value(type_name))
+        if fill is not None:
+            fill(event)
+        return event
+
+    return OutEvent(type_name, build)
+
+
+HEARTBEAT = _simple("HEARTBEAT")
+
+
+def subscribed_event(
+    framework_id: str, heartbeat_interval: float, master_info: mesos_pb2.MasterInfo
+) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        e.subscribed.framework_id.value = framework_id
+        e.subscribed.heartbeat_interval_seconds = heartbeat_interval
+        e.subscribed.master_info.CopyFrom(master_info)
+
+    return _simple("SUBSCRIBED", fill)
+
+
+def error_event(message: str) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        e.error.message = message
+
+    return _simple("ERROR", fill)
+
+
+def rescind_event(offer_id: str) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        e.rescind.offer_id.value = offer_id
+
+    return _simple("RESCIND", fill)
+
+
+def failure_event(agent_id: str, executor_id: str | None = None, status: int | None = None) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        e.failure.agent_id.value = agent_id
+        if executor_id is not None:
+            e.failure.executor_id.value = executor_id
+        if status is not None:
+            e.failure.status = status
+
+    return _simple("FAILURE", fill)
+
+
+def message_event(agent_id: str, executor_id: str, data: bytes) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        e.message.agent_id.value = agent_id
+        e.message.executor_id.value = executor_id
+        e.message.data = data
+
+    return _simple("MESSAGE", fill)
+
+
+def update_event(status: Status) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        fill_status(e.update.status, status)
+
+    return _simple("UPDATE", fill)
+
+
+def operation_status_event(operation_id: str, state: str, message: str, agent_id: str | None) -> OutEvent:
+    def fill(e: scheduler_pb2.Event) -> None:
+        s = e.update_operation_status.status
+        s.operation_id.value = operation_id
+        s.state = mesos_pb2.OperationState.Value(state)
+        s.message = message
+        if agent_id is not None:
+            s.agent_id.value = agent_id
+
+    return _simple("UPDATE_OPERATION_STATUS", fill)
+
+
+def fill_status(out: mesos_pb2.TaskStatus, status: Status) -> None:
+    out.task_id.value = status.task_id
+    out.state = mesos_pb2.TaskState.Value(status.state.value)
+    out.source = mesos_pb2.TaskStatus.Source.Value(status.source.value)
+    if status.reason is not None:
+        out.reason = mesos_pb2.TaskStatus.Reason.Value(status.reason)
+    if status.message is not None:
+        out.message = status.message
+    if status.agent_id is not None:
+        out.agent_id.value = status.agent_id
+    if status.executor_id is not None:
+        out.executor_id.value = status.executor_id
+    if status.timestamp is not None:
+        out.timestamp = status.timestamp
+    if status.uuid is not None:
+        out.uuid = status.uuid
+    if status.healthy is not None:
+        out.healthy = status.healthy
+    if status.unreachable_time is not None:
+        out.unreachable_time.nanoseconds = int(status.unreachable_time * 1e9)
+
+
+# -- offers ---------------------------------------------------------------------------------------
+
+
+class OfferView:
+    """What an OFFERS event needs to say about one offer."""
+
+    __slots__ = (
+        "agent_id",
+        "attributes",
+        "executor_ids",
+        "framework_id",
+        "hostname",
+        "offer_id",
+        "port",
+        "resources",
+        "role",
+    )
+
+    def __init__(
+        self,
+        offer_id: str,
+        framework_id: str,
+        agent_id: str,
+        hostname: str,
+        port: int,
+        role: str,
+        resources: Resources,
+        attributes: Sequence[Attribute],
+        executor_ids: Sequence[str],
+    ) -> None:
+        self.offer_id = offer_id
+        self.framework_id = framework_id
+        self.agent_id = agent_id
+        self.hostname = hostname
+        self.port = port
+        self.role = role
+        self.resources = resources
+        self.attributes = attributes
+        self.executor_ids = executor_ids
+
+
+def offers_event(offers: Sequence[OfferView], refinement: bool) -> OutEvent:
+    """An OFFERS event. Without RESERVATION_REFINEMENT resources carry the pre-refinement `role: "*"`."""
+
+    def build() -> scheduler_pb2.Event:
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.OFFERS)
+        add = event.offers.offers.add
+        for view in offers:
+            _fill_offer(add(), view, refinement)
+        return event
+
+    def as_json() -> dict[str, Any]:
+        return {"type": "OFFERS", "offers": {"offers": [_offer_json(v, refinement) for v in offers]}}
+
+    return OutEvent("OFFERS", build, as_json)
+
+
+def _fill_offer(o: mesos_pb2.Offer, view: OfferView, refinement: bool) -> None:
+    o.id.value = view.offer_id
+    o.framework_id.value = view.framework_id
+    o.agent_id.value = view.agent_id
+    o.hostname = view.hostname
+    o.url.scheme = "http"
+    o.url.address.hostname = view.hostname
+    o.url.address.port = view.port
+    o.url.path = "/slave(1)"
+    fill_resources(o.resources, view.resources, view.role, refinement)
+    for attribute in view.attributes:
+        _fill_attribute(o.attributes.add(), attribute)
+    for executor_id in view.executor_ids:
+        o.executor_ids.add().value = executor_id
+    o.allocation_info.role = view.role
+
+
+def fill_resources(out: Any, resources: Resources, role: str, refinement: bool) -> None:
+    """Append Resource messages for `resources` (allocated to `role`) to a repeated field."""
+    for name, value in sorted(resources.scalars.items()):
+        r = out.add(name=name, type=mesos_pb2.Value.SCALAR)
+        r.scalar.value = from_fixed(value)
+        _allocate(r, role, refinement)
+    for name, intervals in sorted(resources.ranges.items()):
+        r = out.add(name=name, type=mesos_pb2.Value.RANGES)
+        for begin, end in intervals:
+            r.ranges.range.add(begin=begin, end=end)
+        _allocate(r, role, refinement)
+    for name, items in sorted(resources.sets.items()):
+        r = out.add(name=name, type=mesos_pb2.Value.SET)
+        r.set.item.extend(sorted(items))
+        _allocate(r, role, refinement)
+
+
+def _allocate(r: mesos_pb2.Resource, role: str, refinement: bool) -> None:
+    if not refinement:
+        r.role = "*"
+    r.allocation_info.role = role
+
+
+def _fill_attribute(a: mesos_pb2.Attribute, attribute: Attribute) -> None:
+    a.name = attribute.name
+    value = attribute.value
+    if isinstance(value, str):
+        a.type = mesos_pb2.Value.TEXT
+        a.text.value = value
+    elif isinstance(value, float):
+        a.type = mesos_pb2.Value.SCALAR
+        a.scalar.value = value
+    elif isinstance(value, frozenset):
+        a.type = mesos_pb2.Value.SET
+        a.set.item.extend(sorted(value))
+    else:
+        a.type = mesos_pb2.Value.RANGES
+        for begin, end in value:
+            a.ranges.range.add(begin=begin, end=end)
+
+
+def _offer_json(view: OfferView, refinement: bool) -> dict[str, Any]:
+    alloc = {"role": view.role}
+    resources: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {} if refinement else {"role": "*"}
+    for name, value in sorted(view.resources.scalars.items()):
+        resources.append(
+            {
+                "name": name,
+                "type": "SCALAR",
+                "scalar": {"value": from_fixed(value)},
+                **extra,
+                "allocation_info": alloc,
+            }
+        )
+    for name, intervals in sorted(view.resources.ranges.items()):
+        rng = [{"begin": b, "end": e} for b, e in intervals]
+        resources.append(
+            {"name": name, "type": "RANGES", "ranges": {"range": rng}, **extra, "allocation_info": alloc}
+        )
+    for name, items in sorted(view.resources.sets.items()):
+        resources.append(
+            {"name": name, "type": "SET", "set": {"item": sorted(items)}, **extra, "allocation_info": alloc}
+        )
+    out: dict[str, Any] = {
+        "id": {"value": view.offer_id},
+        "framework_id": {"value": view.framework_id},
+        "agent_id": {"value": view.agent_id},
+        "hostname": view.hostname,
+        "url": {
+            "scheme": "http",
+            "address": {"hostname": view.hostname, "port": view.port},
+            "path": "/slave(1)",
+        },
+        "resources": resources,
+    }
+    if view.attributes:
+        out["attributes"] = [_attribute_json(a) for a in view.attributes]
+    if view.executor_ids:
+        out["executor_ids"] = [{"value": e} for e in view.executor_ids]
+    out["allocation_info"] = alloc
+    return out
+
+
+def _attribute_json(attribute: Attribute) -> dict[str, Any]:
+    value = attribute.value
+    if isinstance(value, str):
+        return {"name": attribute.name, "type": "TEXT", "text": {"value": value}}
+    if isinstance(value, float):
+        return {"name": attribute.name, "type": "SCALAR", "scalar": {"value": value}}
+    if isinstance(value, frozenset):
+        return {"name": attribute.name, "type": "SET", "set": {"item": sorted(value)}}
+    return {
+        "name": attribute.name,
+        "type": "RANGES",
+        "ranges": {"range": [{"begin": b, "end": e} for b, e in value]},
+    }
+
+
+# -- inbound resources ----------------------------------------------------------------------------
+
+
+def resource_error(resource: mesos_pb2.Resource) -> str | None:
+    """Resources::validate for one Resource (the checks a client can trip), or None."""
+    if not resource.name:
+        return "Empty resource name"
+    kind = resource.type
+    if kind == mesos_pb2.Value.SCALAR:
+        if not resource.HasField("scalar") or resource.HasField("ranges") or resource.HasField("set"):
+            return "Invalid scalar resource"
+        value = resource.scalar.value
+        if value != value or value in (float("inf"), float("-inf")):
+            return "Invalid scalar resource: value is not finite"
+        if value != 0 and to_fixed(value) <= 0:
+            return "Invalid scalar resource: value <= 0"
+    elif kind == mesos_pb2.Value.RANGES:
+        if resource.HasField("scalar") or not resource.HasField("ranges") or resource.HasField("set"):
+            return "Invalid ranges resource"
+        ranges = [(r.begin, r.end) for r in resource.ranges.range]
+        for i, (begin, end) in enumerate(ranges):
+            if begin > end:
+                return "Invalid ranges resource: begin > end"
+            if any(begin <= b2 <= end for b2, _ in ranges[i + 1 :]):
+                return "Invalid ranges resource: overlapping ranges"
+    elif kind == mesos_pb2.Value.SET:
+        if resource.HasField("scalar") or resource.HasField("ranges") or not resource.HasField("set"):
+            return "Invalid set resource"
+        if len(set(resource.set.item)) != len(resource.set.item):
+            return "Invalid set resource: duplicated elements"
+    else:
+        return "Unsupported resource type"
+    if resource.HasField("disk") and resource.name != "disk":
+        return f"DiskInfo should not be set for {resource.name} resource"
+    return None
+
+
+def resources_from_proto(resources: Iterable[mesos_pb2.Resource], role: str) -> Resources:
+    """Resources a launch asks for, as amounts comparable with an offer to `role`.
+
+    What the harness does not model (reservations, revocable/shared resources, persistent
+    volumes, resource providers, another role's allocation) keeps a qualified name such as
+    `cpus(reserved)`, which no offer contains, so such a task is refused like any other that
+    asks for resources that are not offered.
+    """
+    scalars: dict[str, int] = {}
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    sets: dict[str, set[str]] = {}
+    for r in resources:
+        name = r.name + _qualifier(r, role)
+        if r.type == mesos_pb2.Value.SCALAR:
+            scalars[name] = scalars.get(name, 0) + to_fixed(r.scalar.value)
+        elif r.type == mesos_pb2.Value.RANGES:
+            ranges.setdefault(name, []).extend((x.begin, x.end) for x in r.ranges.range)
+        elif r.type == mesos_pb2.Value.SET:
+            sets.setdefault(name, set()).update(r.set.item)
+    return Resources.of({k: from_fixed(v) for k, v in scalars.items()}, ranges, sets)
+
+
+def _qualifier(r: mesos_pb2.Resource, role: str) -> str:
+    if r.HasField("allocation_info") and r.allocation_info.role != role:
+        return f"(allocated: {r.allocation_info.role})"
+    if len(r.reservations) or r.HasField("reservation") or r.role not in ("", "*"):
+        return "(reserved)"
+    if r.HasField("revocable"):
+        return "(revocable)"
+    if r.HasField("shared"):
+        return "(shared)"
+    if r.HasField("provider_id"):
+        return "(provider)"
+    if r.HasField("disk") and (r.disk.HasField("persistence") or r.disk.HasField("source")):
+        return "(volume)"
+    return ""
+
+
+def inject_allocation_role(resources: Iterable[mesos_pb2.Resource], role: str) -> None:
+    """The master copies the offer's allocation_info into operation resources that lack it."""
+    for r in resources:
+        if not r.HasField("allocation_info"):
+            r.allocation_info.role = role
+
+
+def task_spec(
+    task: mesos_pb2.TaskInfo,
+    framework_id: str,
+    executor_id: str,
+    role: str,
+    kind: ExecutorKind,
+    group: tuple[str, ...] = (),
+) -> TaskSpec:
+    """What a runtime needs from a validated TaskInfo (durations converted to seconds)."""
+    health = None
+    if task.HasField("health_check"):
+        hc = task.health_check
+        health = HealthCheckSpec(
+            delay=hc.delay_seconds,
+            interval=hc.interval_seconds,
+            timeout=hc.timeout_seconds,
+            consecutive_failures=hc.consecutive_failures,
+            grace_period=hc.grace_period_seconds,
+        )
+    kill_grace = None
+    if task.HasField("kill_policy") and task.kill_policy.HasField("grace_period"):
+        kill_grace = task.kill_policy.grace_period.nanoseconds / 1e9
+    max_completion = None
+    if task.HasField("max_completion_time"):
+        max_completion = task.max_completion_time.nanoseconds / 1e9
+    return TaskSpec(
+        task_id=task.task_id.value,
+        framework_id=framework_id,
+        executor_id=executor_id,
+        name=task.name,
+        role=role,
+        resources=resources_from_proto(task.resources, role),
+        labels={label.key: label.value for label in task.labels.labels},
+        health_check=health,
+        kill_grace=kill_grace,
+        max_completion_time=max_completion,
+        group=group,
+        kind=kind,
+    )

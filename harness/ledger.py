@@ -1,0 +1,90 @@
+"""What the harness saw the client do, and where the client broke the protocol.
+
+One `Ledger` lives as long as the `Harness`, across master failovers, because a scheduler may
+legitimately acknowledge an update sent by the previous master. Tests read `calls` and assert
+`violations == []` at teardown.
+
+Recorded as violations (a correct scheduler never does these):
+- a call the master refuses as malformed (400 on parsing/validation, 405, 406, 415);
+- an ACKNOWLEDGE whose uuid was never sent to that framework in an update;
+- an ACCEPT or DECLINE naming an offer that framework already accepted or declined;
+- an offer left unanswered longer than `offer_hoard_intervals` allocation intervals (if set).
+Races a correct client can lose (a stale stream id after resubscribing, an offer rescinded while
+the ACCEPT was in flight, a duplicate ACK after a resend) are not violations.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+# Bounded memory: the oldest entries are forgotten first (100,000 tasks fit well inside).
+_REMEMBERED = 400_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedCall:
+    """One call the master decoded, and the HTTP status it answered."""
+
+    type: str
+    framework_id: str | None
+    content_type: str
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class _BoundedSet:
+    def __init__(self, limit: int = _REMEMBERED) -> None:
+        self._items: OrderedDict[Any, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, item: Any) -> None:
+        self._items[item] = None
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def discard(self, item: Any) -> None:
+        self._items.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+
+class Ledger:
+    def __init__(self, record_calls: bool = True) -> None:
+        self.record_calls = record_calls
+        self.calls: list[ReceivedCall] = []
+        self.violations: list[str] = []
+        self._sent = _BoundedSet()
+        self._acked = _BoundedSet()
+        self._used_offers = _BoundedSet()
+
+    def call(self, received: ReceivedCall) -> None:
+        if self.record_calls:
+            self.calls.append(received)
+
+    def violation(self, text: str) -> None:
+        self.violations.append(text)
+
+    def update_sent(self, framework_id: str, uuid: bytes) -> None:
+        self._sent.add((framework_id, uuid))
+
+    def acknowledged(self, framework_id: str, task_id: str, uuid: bytes) -> None:
+        key = (framework_id, uuid)
+        if key in self._sent:
+            self._sent.discard(key)
+            self._acked.add(key)
+        elif key not in self._acked:
+            self.violation(
+                f"framework {framework_id} acknowledged task {task_id} with uuid {uuid.hex()},"
+                " which was never sent to it in an update"
+            )
+
+    def offer_answered(self, framework_id: str, offer_id: str, call: str) -> None:
+        key = (framework_id, offer_id)
+        if key in self._used_offers:
+            self.violation(
+                f"framework {framework_id} used offer {offer_id} again in {call} after answering it"
+            )
+        self._used_offers.add(key)

@@ -1,0 +1,138 @@
+"""The agent's status update manager: reliable, ordered delivery of task status updates.
+
+What Mesos' agent guarantees, and what a scheduler therefore has to cope with:
+
+- Every update from an executor or the agent carries a 16-byte uuid and must be acknowledged.
+- Per task, one update is in flight: the next is forwarded only after the previous one's ack.
+- An unacknowledged update is sent again after 10 s, then 20 s, 40 s ... at most every 10 min
+  (`retry` below; tests shorten it). The resend goes to whatever master and subscription are
+  current, so a scheduler that resubscribed gets the same uuid again.
+- While the agent is not registered with a master (master failover) nothing is forwarded; on
+  re-registration every in-flight update is sent again at once.
+- An ack whose uuid is not the one in flight is ignored (duplicates, stale acks).
+
+Each forward also carries the task's latest state (the newest update queued here), which the
+master records as the task's state even though the scheduler has not seen it yet.
+
+A stream exists only while it has updates pending, so 100,000 quiet running tasks cost nothing.
+Owned by one agent; talks to the master only through the `send` callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.clock import Clock, Timer
+from harness.model import TERMINAL, Status, TaskState
+
+SendFn = Callable[[str, Status, TaskState], None]
+"""send(framework_id, status, latest_state): forward one update towards the master."""
+
+DEFAULT_RETRY = (10.0, 600.0)
+
+
+@dataclass(slots=True)
+class _Stream:
+    framework_id: str
+    pending: list[Status] = field(default_factory=list)
+    timer: Timer | None = None
+    backoff: float = 0.0
+
+
+class StatusUpdateManager:
+    def __init__(
+        self,
+        clock: Clock,
+        send: SendFn,
+        on_terminal_acknowledged: Callable[[str, str], None],
+        retry: tuple[float, float] = DEFAULT_RETRY,
+    ) -> None:
+        self._clock = clock
+        self._send = send
+        self._on_terminal_acknowledged = on_terminal_acknowledged
+        self._retry_min, self._retry_max = retry
+        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._paused = False
+
+    def update(self, framework_id: str, status: Status) -> None:
+        """Queue an update (it must carry a uuid); forward it now if nothing is in flight."""
+        assert status.uuid is not None, "only acknowledgeable updates go through the manager"
+        key = (framework_id, status.task_id)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream(framework_id)
+        stream.pending.append(status)
+        if len(stream.pending) == 1:
+            self._forward(key, stream, self._retry_min)
+
+    def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> bool:
+        """Apply an ack; False (and no effect) unless it names the update in flight."""
+        key = (framework_id, task_id)
+        stream = self._streams.get(key)
+        if stream is None or stream.pending[0].uuid != uuid:
+            return False
+        done = stream.pending.pop(0)
+        if stream.timer is not None:
+            stream.timer.cancel()
+            stream.timer = None
+        if done.state in TERMINAL:
+            # Nothing follows a terminal update; the task's stream, and the task, are finished.
+            del self._streams[key]
+            self._on_terminal_acknowledged(framework_id, task_id)
+        elif stream.pending:
+            self._forward(key, stream, self._retry_min)
+        else:
+            del self._streams[key]
+        return True
+
+    def pause(self) -> None:
+        """The agent lost its master: hold everything (retries included) until `resume`."""
+        self._paused = True
+        for stream in self._streams.values():
+            if stream.timer is not None:
+                stream.timer.cancel()
+                stream.timer = None
+
+    def resume(self) -> None:
+        """The agent (re-)registered: send every in-flight update again, with a fresh backoff."""
+        self._paused = False
+        for key, stream in list(self._streams.items()):
+            self._forward(key, stream, self._retry_min)
+
+    def remove_framework(self, framework_id: str) -> None:
+        """The framework is gone: its updates can never be acknowledged, so drop them."""
+        for key in [k for k, s in self._streams.items() if s.framework_id == framework_id]:
+            timer = self._streams.pop(key).timer
+            if timer is not None:
+                timer.cancel()
+
+    def remove_task(self, framework_id: str, task_id: str) -> None:
+        stream = self._streams.pop((framework_id, task_id), None)
+        if stream is not None and stream.timer is not None:
+            stream.timer.cancel()
+
+    def pending(self, framework_id: str, task_id: str) -> list[Status]:
+        """Updates not yet acknowledged for a task, the one in flight first."""
+        stream = self._streams.get((framework_id, task_id))
+        return list(stream.pending) if stream else []
+
+    def unacknowledged(self) -> int:
+        return sum(len(s.pending) for s in self._streams.values())
+
+    def _forward(self, key: tuple[str, str], stream: _Stream, backoff: float) -> None:
+        if stream.timer is not None:
+            stream.timer.cancel()
+            stream.timer = None
+        if self._paused:
+            return
+        stream.backoff = backoff
+        self._send(stream.framework_id, stream.pending[0], stream.pending[-1].state)
+        stream.timer = self._clock.call_later(backoff, lambda: self._retry(key))
+
+    def _retry(self, key: tuple[str, str]) -> None:
+        stream = self._streams.get(key)
+        if stream is None or not stream.pending:
+            return
+        stream.timer = None
+        self._forward(key, stream, min(stream.backoff * 2, self._retry_max))
