@@ -12,18 +12,38 @@ labels (task state, resource, unplaced reason) pass through `BoundedLabel`, whic
 number of distinct values and folds the rest into `other`. No label ever carries a task, agent or
 app id: those belong in logs and the API, not in time series.
 
+Feeding it (the driver): `count_effects(effects)` after each core turn (offers accepted/declined,
+tasks launched); `set_tasks_by_state(task_state_counts(records))` and
+`set_unplaced(unplaced_by_reason(state.queue_view(now)))` after turns that change tasks or the queue;
+`placement_latency.observe(...)` around placement, `offers_received.inc(len(offers))`,
+`set_subscribed(...)`, `reconnects.inc()`, `reconciliation_duration.observe(...)`,
+`agents_used.set(...)` and `set_allocation({...})` where the driver learns them.
+
 What it must not do: use prometheus_client's default global registry (two Gantry instances in one
 test process would collide), or do any I/O; `render()` returns bytes and the API writes them.
 """
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
 
-__all__ = ["CONTENT_TYPE", "HTTP_METHODS", "BoundedLabel", "Metrics", "build_metrics", "status_class"]
+from framework.core.effects import Accept, Decline, TaskRecord
+from framework.core.views import QueueEntry
+
+__all__ = [
+    "CONTENT_TYPE",
+    "HTTP_METHODS",
+    "BoundedLabel",
+    "Metrics",
+    "build_metrics",
+    "status_class",
+    "task_state_counts",
+    "unplaced_by_reason",
+]
 
 # generate_latest() writes the classic text format (our names are all legacy-valid, so none of the
 # newer escaping applies). Say 0.0.4 explicitly: every Prometheus release parses it, whatever version
@@ -172,6 +192,18 @@ class Metrics:
 
     # --- events ---------------------------------------------------------------------------------
 
+    def count_effects(self, effects: Iterable[object]) -> None:
+        """Count the offer answers and launches in one batch of core effects (others are ignored)."""
+        for effect in effects:
+            match effect:
+                case Accept():
+                    self.offers_accepted.inc(len(effect.offer_ids))
+                    self.tasks_launched.inc(len(effect.launches))
+                case Decline():
+                    self.offers_declined.inc(len(effect.offer_ids))
+                case _:
+                    pass
+
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         """One API request; `route` must be the route template (or 'unmatched'), never the raw path."""
         method = method if method in HTTP_METHODS else OTHER
@@ -186,6 +218,27 @@ class Metrics:
 def build_metrics(version: str) -> Metrics:
     """A fresh registry with every Gantry metric registered (never the global default registry)."""
     return Metrics(CollectorRegistry(auto_describe=True), version)
+
+
+def task_state_counts(records: Iterable[TaskRecord]) -> dict[str, int]:
+    """{'TASK_RUNNING': 10, ...} for `Metrics.set_tasks_by_state`."""
+    return dict(Tally(record.state.value for record in records))
+
+
+def unplaced_by_reason(queue: Iterable[QueueEntry]) -> dict[str, int]:
+    """Waiting instances per reason kind for `Metrics.set_unplaced`: each app's waiting instances
+    count under the kind that refused the most agents in its last placement round, or under
+    'backing_off' / 'not_offered_yet' when no round has refused it (delayed, or no offers since)."""
+    counts: Tally[str] = Tally()
+    for entry in queue:
+        if entry.last_round:
+            kind = max(entry.last_round, key=lambda reason: reason.agents).kind
+        elif entry.backoff is not None:
+            kind = "backing_off"
+        else:
+            kind = "not_offered_yet"
+        counts[kind] += entry.waiting
+    return dict(counts)
 
 
 def _set_snapshot(gauge: Gauge, bound: BoundedLabel, values: Mapping[str, float]) -> None:

@@ -13,7 +13,20 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from framework.metrics import BoundedLabel, Metrics, build_metrics, status_class
+from framework.core.effects import Accept, Decline, Suppress, TaskLaunch, TaskRecord
+from framework.core.events import TaskState
+from framework.core.model import Constraint, ConstraintOperator
+from framework.core.placement import ConstraintUnmet, NoFit, UnplacedReport
+from framework.core.resources import Resources
+from framework.core.views import BackoffStatus, QueueEntry, queue_reasons
+from framework.metrics import (
+    BoundedLabel,
+    Metrics,
+    build_metrics,
+    status_class,
+    task_state_counts,
+    unplaced_by_reason,
+)
 
 
 def promtool_check(text: bytes) -> subprocess.CompletedProcess[bytes]:
@@ -148,3 +161,53 @@ def test_status_class(status: int, label: str) -> None:
 
 def test_build_info_carries_the_version() -> None:
     assert samples(build_metrics("9.9.9"))[("gantry_build_info", (("version", "9.9.9"),))] == 1
+
+
+# --- helpers the driver uses to feed the metrics from core values -------------------------------
+
+
+def launch(task_id: str) -> TaskLaunch:
+    return TaskLaunch(
+        task_id=task_id, name=task_id, app_id="/shop/web", version="abc.2", slot=0, agent_id="a1",
+        hostname="h1", role="*", resources=Resources.of(cpus=0.1, mem=64), ports=(), port_names=(),
+        cmd="true", env=(), labels=(), container=None, health_checks=(), readiness_checks=(),
+        kill_grace_seconds=3.0,
+    )
+
+
+def test_count_effects_counts_offers_and_launches() -> None:
+    metrics = build_metrics("0.1.0")
+    metrics.count_effects([
+        Accept("a1", ("o1", "o2"), (launch("t1"), launch("t2"), launch("t3")), refuse_seconds=5),
+        Decline(("o3", "o4", "o5"), refuse_seconds=600),
+        Suppress(),
+    ])
+    got = samples(metrics)
+    assert got[("gantry_offers_accepted_total", ())] == 2
+    assert got[("gantry_tasks_launched_total", ())] == 3
+    assert got[("gantry_offers_declined_total", ())] == 3
+
+
+def test_task_state_counts() -> None:
+    records = [
+        TaskRecord(f"t{i}", "/shop/web", "abc.2", i, state, updated_at=0.0)
+        for i, state in enumerate([TaskState.RUNNING, TaskState.RUNNING, TaskState.STAGING])
+    ]
+    assert task_state_counts(records) == {"TASK_RUNNING": 2, "TASK_STAGING": 1}
+
+
+def test_unplaced_by_reason_takes_each_apps_main_reason() -> None:
+    report = UnplacedReport(
+        app_id="/shop/web", version="abc.2", placed=0, unplaced=3,
+        reasons=(NoFit(resource="mem", requested=512, best_available=256, agents=4),
+                 ConstraintUnmet(Constraint("hostname", ConstraintOperator.UNIQUE), agents=6)),
+    )
+    queue = [
+        QueueEntry("/shop/web", "abc.2", waiting=3, since=0.0, offer_rounds=1,
+                   last_round=queue_reasons(report), refused=(), backoff=None),
+        QueueEntry("/batch", "def.1", waiting=2, since=0.0, offer_rounds=0, last_round=(), refused=(),
+                   backoff=BackoffStatus(4.0, 10.0, 4.0, 3, "task /batch.3 TASK_FAILED")),
+        QueueEntry("/new", "fed.1", waiting=1, since=0.0, offer_rounds=0, last_round=(), refused=(),
+                   backoff=None),
+    ]
+    assert unplaced_by_reason(queue) == {"constraint_unmet": 3, "backing_off": 2, "not_offered_yet": 1}
