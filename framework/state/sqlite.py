@@ -300,7 +300,7 @@ class SqliteStore:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create data directory {data_dir}: {exc.strerror}") from exc
-        lock_fd = _lock_data_dir(data_dir)
+        lock_fd = lock_data_dir(data_dir)
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
@@ -560,7 +560,7 @@ def _write_transaction(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
         raise StoreError(f"{path}: {exc}") from exc
 
 
-def _lock_data_dir(data_dir: Path) -> int:
+def lock_data_dir(data_dir: Path) -> int:
     """Take an exclusive flock on <data-dir>/gantry.lock (released by the kernel if we die)."""
     # A separate file, not gantry.db itself: closing any descriptor of the database file would
     # drop SQLite's own POSIX locks on it.
