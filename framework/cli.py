@@ -1,7 +1,7 @@
 """The `gantry` command: run the framework, or talk to a running one from a shell or a CI job.
 
     gantry run [--master URL] [--listen HOST:PORT] [--data-dir DIR] [--local-agents N] ...
-    gantry apps [--url URL] [--json]
+    gantry [--url URL] apps [--json]          (client options go before or after the command)
     gantry tasks APP [--url URL] [--json]
     gantry deploy FILE [--url URL] [--json]
 
@@ -94,11 +94,11 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
                               console=console)
     add_run_arguments(run)
 
+    # The client options work before the command (`gantry --url U apps`) and after it. After it they
+    # default to SUPPRESS, so a subcommand does not overwrite a value given before the command.
     client = _Parser(add_help=False, console=console)
-    client.add_argument("--url", help=f"Gantry API base URL [env GANTRY_URL, default {DEFAULT_URL}]")
-    client.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to wait for the API (default 30)")
-    client.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    _add_client_options(parser, suppress=False)
+    _add_client_options(client, suppress=True)
 
     commands.add_parser("apps", parents=[client], help="list apps", console=console)
     tasks = commands.add_parser("tasks", parents=[client], help="list an app's tasks", console=console)
@@ -110,6 +110,18 @@ def build_parser(console: Console) -> argparse.ArgumentParser:
         later = commands.add_parser(name, help=f"{what} (not yet available)", console=console)
         later.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_client_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--url", default=default(None),
+                        help=f"Gantry API base URL [env GANTRY_URL, default {DEFAULT_URL}]")
+    parser.add_argument("--timeout", type=float, default=default(30.0),
+                        help="seconds to wait for the API (default 30)")
+    parser.add_argument("--json", action="store_true", default=default(False),
+                        help="print the API's JSON instead of a table")
 
 
 def main(

@@ -181,6 +181,16 @@ async def test_apps_table(served: Served, tmp_path: Path) -> None:
     ]
 
 
+async def test_client_options_before_or_after_the_command(served: Served, tmp_path: Path) -> None:
+    await agantry("deploy", str(write(tmp_path, WEB)), "--url", served.url)
+    before = await agantry("--url", served.url, "--json", "apps")
+    after = await agantry("apps", "--url", served.url, "--json")
+    assert before.code == after.code == 0 and before.out == after.out
+    assert [app["id"] for app in json.loads(before.out)["apps"]] == ["/shop/web"]
+    # A value after the command wins over one before it.
+    assert (await agantry("--url", "http://bad host", "apps", "--url", served.url)).code == 0
+
+
 async def test_apps_json(served: Served, tmp_path: Path) -> None:
     await agantry("deploy", str(write(tmp_path, WEB)), "--url", served.url)
     result = await agantry("apps", "--url", served.url, "--json")
