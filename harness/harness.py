@@ -162,7 +162,9 @@ class Harness:
         # that has not finished recovery.
         self._state = ServerState(None, self.ledger, self._chunk_size)
         # Handler cancellation makes a client closing its subscription visible at once.
-        self._runner = web.AppRunner(build_app(self._state), handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            build_app(self._state), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
