@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -46,7 +45,7 @@ from framework.api.port import (
     Submitted,
     VersionView,
 )
-from framework.core.effects import Accept, Decline, Effect, MesosCall, Persist, Revive, Suppress, TaskRecord
+from framework.core.effects import Accept, Effect, MesosCall, Persist, Revive, Suppress, TaskRecord
 from framework.core.events import (
     AppDeleted,
     AppSubmitted,
@@ -60,7 +59,7 @@ from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import AppSpec
 from framework.core.views import AppStatus, QueueEntry
-from framework.metrics import Metrics
+from framework.metrics import Metrics, task_state_counts, unplaced_by_reason
 from framework.state.aio import AsyncStore
 from framework.state.mapping import app_spec, changes_for
 from framework.state.store import StoreError
@@ -208,6 +207,7 @@ class Driver:
         effects = self._state.handle(*events)
         if any(isinstance(e, OffersReceived) for e in events):
             self._metrics.placement_latency.observe(time.perf_counter() - started)
+        self._metrics.count_effects(effects)
         try:
             await self._perform(effects)
         except BaseException as exc:
@@ -252,7 +252,7 @@ class Driver:
     async def _send_calls(self, calls: list[MesosCall]) -> None:
         pending: list[asyncio.Task[None]] = []
         for call in calls:
-            self._count_call(call)
+            self._track_launches(call)
             if isinstance(call, Suppress | Revive):
                 # A barrier: everything before it is on the wire first, and it before anything after.
                 await asyncio.gather(*pending)
@@ -293,43 +293,31 @@ class Driver:
                 case _:
                     pass
 
-    def _count_call(self, call: MesosCall) -> None:
-        m = self._metrics
-        match call:
-            case Accept(offer_ids=offer_ids, launches=launches, agent_id=agent_id):
-                m.offers_accepted.inc(len(offer_ids))
-                m.tasks_launched.inc(len(launches))
-                capacity = self._agents.get(agent_id)
-                if capacity is not None:
-                    for launch in launches:
-                        if launch.resources.fits(capacity.free):
-                            capacity.free = capacity.free.subtract(launch.resources)
-            case Decline(offer_ids=offer_ids):
-                m.offers_declined.inc(len(offer_ids))
-            case _:
-                pass
+    def _track_launches(self, call: MesosCall) -> None:
+        """Keep the per-agent free estimate current: what an Accept launches is no longer free."""
+        if isinstance(call, Accept):
+            capacity = self._agents.get(call.agent_id)
+            if capacity is not None:
+                for launch in call.launches:
+                    if launch.resources.fits(capacity.free):
+                        capacity.free = capacity.free.subtract(launch.resources)
 
     def _refresh_metrics(self, now: float) -> None:
         m = self._metrics
-        by_state: Counter[str] = Counter()
         used: dict[str, list[float]] = {}
-        apps = self._state.app_statuses(now)
-        for status in apps:
+        records: list[TaskRecord] = []
+        for status in self._state.app_statuses(now):
             per_task = (status.spec.cpus, status.spec.mem, status.spec.disk)
             for record in self._state.tasks_of(status.app_id):
-                by_state[record.state.value] += 1
+                records.append(record)
                 if record.agent_id is not None and not record.terminal:
                     totals = used.setdefault(record.agent_id, [0.0, 0.0, 0.0])
                     for k in range(3):
                         totals[k] += per_task[k]
-        m.set_tasks_by_state(by_state)
+        m.set_tasks_by_state(task_state_counts(records))
         m.agents_used.set(len(used))
         m.set_allocation(self._allocation(used))
-        unplaced: Counter[str] = Counter()
-        for entry in self._state.queue_view(now):
-            for reason in entry.last_round:
-                unplaced[reason.kind] += entry.waiting
-        m.set_unplaced(unplaced)
+        m.set_unplaced(unplaced_by_reason(self._state.queue_view(now)))
         client = self._client
         if client is not None:
             m.set_subscribed(client.subscribed)
