@@ -97,7 +97,8 @@ class Disconnected:
 
 @dataclass(frozen=True, slots=True)
 class OffersReceived:
-    """An OFFERS event. Every offer in it is answered (ACCEPT or DECLINE) by the same handle() call."""
+    """An OFFERS event. Every offer in it is answered (ACCEPT or DECLINE) by the same handle() call.
+    Offers that arrive while the core believes it is disconnected are void and left unanswered."""
 
     now: float
     offers: tuple[Offer, ...]
@@ -173,9 +174,9 @@ class AppDeleted:
 @dataclass(frozen=True, slots=True)
 class Tick:
     """The driver's timer fired. Timers in the core (launch backoff expiry, deferred REVIVE,
-    reconciliation retries and period, kill retries, unreachable replacement) only advance on
-    events, so the driver must deliver a Tick at least every `SchedulerConfig.tick_seconds` (or at
-    `SchedulerState.next_deadline()`)."""
+    reconciliation retries and period, kill retries, unreachable replacement, backoff reset) only
+    advance on events, so the driver must deliver a Tick by `SchedulerState.next_deadline()` (and
+    may tick more often: an early Tick is harmless)."""
 
     now: float
 

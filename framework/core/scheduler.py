@@ -317,9 +317,11 @@ class SchedulerState:
             return
         on_agent = [r for r in self._live_records() if r.agent_id == ev.agent_id]
         if on_agent:
+            out.append(Reconcile(tuple(ReconcileTask(r.task_id, r.agent_id) for r in on_agent)))
             self._reconcile_pending.update((r.task_id, r.agent_id) for r in on_agent)
-            self._reconcile_attempt = 0
-            self._send_reconcile(ev.now, out)
+            if self._reconcile_next is None:
+                self._reconcile_attempt = 1
+                self._reconcile_next = ev.now + self.config.reconcile_retry_seconds
         out.append(RecordEvent(ev.now, "agent_failed", f"agent {ev.agent_id} removed",
                                details=(("agent_id", ev.agent_id), ("tasks", len(on_agent)))))
 
@@ -617,10 +619,10 @@ class SchedulerState:
     def _on_offers(self, ev: OffersReceived, out: list[Effect]) -> None:
         for offer in ev.offers:
             self._agents[offer.agent_id] = (offer.hostname, offer.attributes)
-        if not ev.offers:
-            return
+        if not ev.offers or not self.subscribed:
+            return  # offers die with the connection that brought them; nothing to answer
         self._replan(ev.now, out)
-        launchable = self._launchable(ev.now) if self.subscribed else []
+        launchable = self._launchable(ev.now)
         if not launchable:
             out.append(Decline(tuple(o.offer_id for o in ev.offers), self._idle_refuse(ev.now)))
             return
