@@ -25,10 +25,10 @@ from aiohttp import web
 from structlog.typing import FilteringBoundLogger
 
 from framework.api.routes import build_api
-from framework.core.scheduler import RestoredApp, SchedulerState
+from framework.core.scheduler import RestoredApp, SchedulerConfig, SchedulerState
 from framework.driver import Driver, DriverFailed
 from framework.logging import build_logger, route_stdlib_logging
-from framework.mesos.client import MesosClient
+from framework.mesos.client import Backoff, MesosClient
 from framework.mesos.errors import PermanentMesosError
 from framework.mesos.wire import ContentType, FrameworkConfig
 from framework.metrics import build_metrics
@@ -75,7 +75,7 @@ async def _embedded_cluster(settings: Settings, log: FilteringBoundLogger) -> As
         yield cluster.url
 
 
-async def _restore(store: AsyncStore) -> SchedulerState:
+async def _restore(store: AsyncStore, config: SchedulerConfig | None) -> SchedulerState:
     snapshot = await store.load()
     apps = [RestoredApp(app_spec(r), r.version, r.created_at) for r in snapshot.apps.values()]
     return SchedulerState.restore(
@@ -83,6 +83,7 @@ async def _restore(store: AsyncStore) -> SchedulerState:
         apps=apps,
         tasks=snapshot.tasks,
         task_counters=snapshot.task_counters,
+        config=config,
     )
 
 
@@ -91,14 +92,21 @@ async def serve(
     *,
     log: FilteringBoundLogger | None = None,
     started: Callable[[Running], Awaitable[None] | None] | None = None,
+    scheduler_config: SchedulerConfig | None = None,
+    client_backoff: Backoff | None = None,
 ) -> None:
-    """Run Gantry until cancelled. Raises StoreError, DriverFailed or PermanentMesosError on a fatal error."""
+    """Run Gantry until cancelled. Raises StoreError, DriverFailed or PermanentMesosError on a fatal error.
+
+    `scheduler_config` and `client_backoff` replace the production timers (refuse filters, revive
+    rate, reconciliation retries; resubscription backoff); integration tests shorten them so a
+    scenario converges in seconds. `gantry run` leaves them at their defaults.
+    """
     log = log or build_logger(settings.log_format, settings.log_level)
     version = gantry_version()
     metrics = build_metrics(version)
     store = await AsyncStore.open(lambda: SqliteStore.open(settings.data_dir))
     try:
-        state = await _restore(store)
+        state = await _restore(store, scheduler_config)
         async with contextlib.AsyncExitStack() as stack:
             if settings.master is None:
                 master = await stack.enter_async_context(_embedded_cluster(settings, log))
@@ -124,6 +132,7 @@ async def serve(
                 driver.on_event,
                 framework_id=state.framework_id,
                 content_type=ContentType(settings.mesos_content_type.value),
+                backoff=client_backoff,
                 logger=log,
             )
             driver.attach(client)
