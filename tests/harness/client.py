@@ -118,11 +118,15 @@ class Stream:
         status: dict[str, Any] = await self.wait(find, timeout)
         return status
 
+    def offers_seen(self) -> list[dict[str, Any]]:
+        """Every offer received so far, in order."""
+        return [o for e in self.of_type("OFFERS") for o in e["offers"]["offers"]]
+
     async def offers(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Wait for at least `count` offers in total; returns all offers received so far."""
 
         def find() -> list[dict[str, Any]] | None:
-            offers = [o for e in self.of_type("OFFERS") for o in e["offers"]["offers"]]
+            offers = self.offers_seen()
             return offers if len(offers) >= count else None
 
         found: list[dict[str, Any]] = await self.wait(find, timeout)
