@@ -122,9 +122,9 @@ class TaskLaunch:
     - `resources`: cpus/mem/disk of the task plus exactly its host ports as ranges, all from `role`.
     - `ports`: the host ports in the order of `port_names` (the app's `ports`); PORT0.. and PORT_<NAME>
       in `env` already hold them.
-    - `env`: the user's env plus HOST, PORT0.., PORT_<NAME>, PORTS, GANTRY_APP_ID, GANTRY_APP_VERSION,
-      GANTRY_TASK_ID, GANTRY_INSTANCE (key-sorted pairs).
-    - `labels`: the user's labels plus gantry.app_id, gantry.version, gantry.slot (key-sorted pairs).
+    - `env`: the user's env (key-sorted), then HOST, GANTRY_APP_ID, GANTRY_APP_VERSION, GANTRY_TASK_ID,
+      GANTRY_INSTANCE, PORT, PORTS, PORT0.., PORT_<NAME> (spec.build_env). No key repeats.
+    - `labels`: the user's labels (key-sorted), then gantry.app_id, gantry.version, gantry.slot.
     - `container`: None runs `cmd` directly on the agent (HOST networking); otherwise the image, with
       `port_mappings` naming which host port maps to which container port (BRIDGE networking).
     - `kill_grace_seconds`: the TaskInfo kill_policy grace period.

@@ -707,8 +707,9 @@ class SchedulerState:
         app.tasks[task_id] = record
         self._owner[task_id] = spec.id
         out.append(PersistTask(record))
-        labels = dict(spec.labels) | {"gantry.app_id": spec.id, "gantry.version": app.version,
-                                      "gantry.slot": str(slot)}
+        # Validation reserves the "gantry." label prefix, so appending cannot repeat a key.
+        labels = (*spec.labels, ("gantry.app_id", spec.id), ("gantry.version", app.version),
+                  ("gantry.slot", str(slot)))
         return TaskLaunch(
             task_id=task_id,
             name=spec.id.lstrip("/"),
@@ -723,7 +724,7 @@ class SchedulerState:
             port_names=spec.ports,
             cmd=spec.cmd,
             env=build_env(spec, app.version, task_id, slot, hostname, ports),
-            labels=tuple(sorted(labels.items())),
+            labels=labels,
             container=spec.container,
             health_checks=spec.health_checks,
             readiness_checks=spec.readiness_checks,

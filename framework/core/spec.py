@@ -271,17 +271,16 @@ def app_version(spec: AppSpec) -> str:
 
 def build_env(spec: AppSpec, version: str, task_id: str, slot: int, host: str, ports: tuple[int, ...]) \
         -> tuple[tuple[str, str], ...]:
-    """The task environment: the user's env plus what Gantry sets (docs/app-spec.md lists it)."""
-    env = dict(spec.env)
-    env |= {"HOST": host, "GANTRY_APP_ID": spec.id, "GANTRY_APP_VERSION": version,
-            "GANTRY_TASK_ID": task_id, "GANTRY_INSTANCE": str(slot)}
-    for i, (name, port) in enumerate(zip(spec.ports, ports, strict=True)):
-        env[f"PORT{i}"] = str(port)
-        env[port_env_name(name)] = str(port)
+    """The task environment: the user's env (key-sorted) followed by what Gantry sets, in a fixed
+    order (docs/app-spec.md lists it). Validation reserves Gantry's names, so no key repeats."""
+    gantry = [("HOST", host), ("GANTRY_APP_ID", spec.id), ("GANTRY_APP_VERSION", version),
+              ("GANTRY_TASK_ID", task_id), ("GANTRY_INSTANCE", str(slot))]
     if ports:
-        env["PORT"] = str(ports[0])
-        env["PORTS"] = ",".join(map(str, ports))
-    return tuple(sorted(env.items()))
+        texts = [str(p) for p in ports]
+        gantry += [("PORT", texts[0]), ("PORTS", ",".join(texts))]
+        gantry += [(f"PORT{i}", text) for i, text in enumerate(texts)]
+        gantry += [(port_env_name(name), text) for name, text in zip(spec.ports, texts, strict=True)]
+    return spec.env + tuple(gantry)
 
 
 def validate_app(data: object) -> AppSpec:
