@@ -46,7 +46,7 @@ from framework.core.events import (
 from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SLOT_DETACHED, RestoredApp, SchedulerConfig, SchedulerState
-from framework.core.spec import AppSpec, validate_app
+from framework.core.spec import AppSpec, app_version, validate_app
 
 E = TypeVar("E")
 APP = "/shop/web"
@@ -515,3 +515,83 @@ def test_framework_id_is_persisted_when_new() -> None:
     sim = Sim()
     assert PersistFrameworkId("fw-9") in sim.subscribe("fw-9")
     assert not only(sim.subscribe("fw-9"), PersistFrameworkId)
+
+
+# --- more edges --------------------------------------------------------------------------------
+
+
+def test_offers_while_disconnected_are_void() -> None:
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=1)
+    sim.handle(Disconnected(sim.now))
+    assert sim.offers(sim.offer("a1")) == []
+    # after resubscribing, pending work is revived (clearing filters of the old session)
+    sim.at(10.0)
+    assert Revive() in sim.subscribe()
+    assert len(launches(sim.offers(sim.offer("a1")))) == 1
+
+
+def test_unique_hostname_waits_for_a_new_agent() -> None:
+    sim = Sim()
+    launched = started(sim, instances=3, agents=2, constraints=[["hostname", "UNIQUE"]])
+    assert len(launched) == 2
+    (entry,) = sim.state.queue_view(sim.now)
+    assert entry.waiting == 1 and entry.last_round[0].label == "constraint_unmet:hostname:UNIQUE"
+    # the same two agents again: still refused (the running tasks count)
+    assert not launches(sim.offers(sim.offer("a0"), sim.offer("a1")))
+    (third,) = launches(sim.offers(sim.offer("a2")))
+    assert third.agent_id == "a2"
+    assert sim.state.queue_view(sim.now) == ()  # placed: no longer waiting, statistics reset
+
+
+def test_killed_by_its_health_check_backs_off() -> None:
+    sim = Sim()
+    launched = started(sim, instances=1, health_checks=[{"protocol": "TCP", "port": "http"}])
+    sim.at(5.0)
+    sim.update(launched[0].task_id, TaskState.KILLED, healthy=False)
+    status = sim.state.app_status(APP, 5.0)
+    assert status is not None and status.backoff is not None and status.backoff.crashes == 1
+
+
+def test_detached_unreachable_task_is_forgotten_after_expunge_and_then_killed_as_unknown() -> None:
+    sim = Sim(SchedulerConfig(unreachable_replace_seconds=10, unreachable_expunge_seconds=100))
+    launched = started(sim, instances=1)
+    task_id = launched[0].task_id
+    sim.at(2.0)
+    sim.update(task_id, TaskState.UNREACHABLE, ack=False)
+    sim.tick(12.0)  # 2 + 10: detached and replaced
+    assert [r.slot for r in sim.state.tasks_of(APP) if r.task_id == task_id] == [SLOT_DETACHED]
+    effects = sim.tick(102.0)  # 2 + 100: forgotten
+    assert PersistTaskRemoved(task_id) in effects
+    assert task_id not in sim.store.tasks
+    back = sim.update(task_id, TaskState.RUNNING, agent="a0")
+    assert back[0] == Kill(task_id, "a0")  # an unknown task now
+
+
+def test_restore_keeps_the_youngest_of_two_tasks_claiming_one_slot() -> None:
+    store = MemoryStore(framework_id="fw-1")
+    spec = validate_app({"id": APP, "cmd": "x", "instances": 1})
+    version = app_version(spec)
+    store.apps[APP] = (spec, version, 0.0)
+    store.tasks["shop_web.1"] = TaskRecord("shop_web.1", APP, version, 0, TaskState.RUNNING, 1.0, "a1")
+    store.tasks["shop_web.2"] = TaskRecord("shop_web.2", APP, version, 0, TaskState.RUNNING, 2.0, "a2")
+    state = store.restore()
+    by_id = {r.task_id: r.slot for r in state.tasks_of(APP)}
+    assert by_id == {"shop_web.1": SLOT_DETACHED, "shop_web.2": 0}
+    effects = state.handle(Subscribed(5.0, "fw-1"))
+    assert Kill("shop_web.1", "a1", None) in effects
+    assert not launches(state.handle(OffersReceived(6.0, (Sim().offer("a3"),))))
+
+
+def test_scale_up_adds_slots_without_touching_running_tasks() -> None:
+    sim = Sim()
+    launched = started(sim, instances=2)
+    effects = sim.submit(instances=4)
+    assert not only(effects, Kill)
+    assert Revive() not in effects  # the last Revive was at 0.0: rate-limited until 5.0
+    assert Revive() in sim.tick(5.0)
+    new = launches(sim.offers(sim.offer("a5")))
+    assert sorted(t.slot for t in new) == [2, 3]
+    assert {t.version for t in new} != {t.version for t in launched}  # the version names the count
+    assert {t.version.split(".")[0] for t in new} == {t.version.split(".")[0] for t in launched}
