@@ -535,7 +535,7 @@ class _Validator:
                     if op is ConstraintOperator.MAX_PER:
                         self.err(path, "MAX_PER needs a value: the maximum number of tasks per field value")
                         return False
-                elif not value.isdigit() or int(value) < 1:
+                elif not re.fullmatch(r"[0-9]+", value) or int(value) < 1:  # str.isdigit() admits '²'
                     self.err(vpath, f"{op.value} value must be a positive integer")
                     return False
             case ConstraintOperator.LIKE | ConstraintOperator.UNLIKE:

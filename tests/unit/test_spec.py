@@ -150,6 +150,7 @@ def test_to_json_round_trips_and_is_json() -> None:
         (("constraints", 0), ["hostname", "MAX_PER"], "constraints[0]", "MAX_PER needs a value"),
         (("constraints", 0), ["hostname", "MAX_PER", "0"], "constraints[0][2]", "positive integer"),
         (("constraints", 0), ["rack", "GROUP_BY", "two"], "constraints[0][2]", "positive integer"),
+        (("constraints", 0), ["rack", "GROUP_BY", "\u00b2"], "constraints[0][2]", "positive integer"),
         (("constraints", 0), ["rack", "LIKE"], "constraints[0]", "LIKE needs a value"),
         (("constraints", 0), ["rack", "UNLIKE", "(["], "constraints[0][2]", "regular expression"),
         (("constraints", 0), ["rack", "CLUSTER", 1.5], "constraints[0][2]", "must be a string"),
