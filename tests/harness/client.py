@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -139,12 +140,17 @@ class Stream:
             await self._task
 
 
+def _more_updates(stream: Stream, seen: int) -> bool:
+    return len(stream.of_type("UPDATE")) > seen or stream.closed.is_set()
+
+
 class Client:
     def __init__(self, session: aiohttp.ClientSession, url: str, encoding: str = JSON) -> None:
         self.session = session
         self.url = url + PATH
         self.encoding = encoding
         self.streams: list[Stream] = []
+        self._ackers: list[asyncio.Task[None]] = []
 
     def encode(self, body: dict[str, Any]) -> bytes:
         if self.encoding == JSON:
@@ -207,7 +213,28 @@ class Client:
             },
         )
 
+    def auto_ack(self, stream: Stream) -> None:
+        """Acknowledge every update that carries a uuid, as a correct scheduler does."""
+
+        async def run() -> None:
+            done = 0
+            while True:
+                await stream.wait(partial(_more_updates, stream, done), timeout=3600)
+                if stream.closed.is_set():
+                    return
+                for event in stream.of_type("UPDATE")[done:]:
+                    status = event["update"]["status"]
+                    if "uuid" in status:
+                        await self.ack(stream, status)
+                    done += 1
+
+        self._ackers.append(asyncio.create_task(run()))
+
     async def close(self) -> None:
+        for acker in self._ackers:
+            acker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AssertionError):
+                await acker
         for stream in self.streams:
             await stream.close()
 
