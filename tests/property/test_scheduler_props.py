@@ -125,13 +125,13 @@ class SchedulerMachine(RuleBasedStateMachine):
         # A second offer rule makes offers about twice as likely as any other single event.
         self.send_offers([(agent, 4, 4096)])
 
-    def send_offers(self, agents: list[tuple[str, float, int]]) -> None:
+    def send_offers(self, agents: list[tuple[str, float, int]]) -> list[Effect]:
         offers = []
         for agent, cpus, mem in agents:
             self.offer_seq += 1
             offers.append(Offer(f"o{self.offer_seq}", agent, f"{agent}.example", "*",
                                 Resources.of(cpus=cpus, mem=mem, disk=100, ports=[(31000, 31003)])))
-        self.send(OffersReceived(self.step(), tuple(offers)))
+        return self.send(OffersReceived(self.step(), tuple(offers)))
 
     @precondition(lambda self: self.subscribed and self.launched)
     @rule(pick=st.integers(0, 10_000), state=st.sampled_from(list(TaskState)), with_uuid=st.booleans(),
@@ -166,6 +166,41 @@ class SchedulerMachine(RuleBasedStateMachine):
         # A crash: the process is gone, the store and the cluster remain.
         self.state = self.store.restore(CONFIG)
         self.subscribed = False
+
+    # -- liveness -------------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        """Whatever happened, once the cluster behaves (capacity, tasks start and die when killed),
+        every app converges to exactly its instance count on its current configuration."""
+        if not self.subscribed:
+            self.subscribe("fw-1")
+        for round_ in range(40):
+            effects = self.send(Tick(self.step(400.0)))  # past every backoff and unreachable timer
+            offers = [(f"b{round_}-{i}", 16.0, 65536) for i in range(4)]
+            effects += self.send_offers(offers)
+            self.behave(effects)
+        for app in APPS:
+            spec = self.state.app_spec(app)
+            if spec is None:
+                continue
+            status = self.state.app_status(app, self.now)
+            assert status is not None
+            assert (status.running, status.tasks, status.waiting, status.deploying) == \
+                (spec[0].instances, spec[0].instances, 0, False), status
+
+    def behave(self, effects: list[Effect]) -> None:
+        """The cluster's answer: killed tasks die, launched and all other live tasks run."""
+        killed = {e.task_id for e in effects if isinstance(e, Kill)}
+        for task_id in sorted(killed):
+            self.uuid_seq += 1
+            self.send(StatusUpdated(self.step(), task_id, TaskState.KILLED, "a0", None, None, None, None,
+                                    self.uuid_seq.to_bytes(16, "big")))
+        for app in APPS:
+            for record in self.state.tasks_of(app):
+                if record.state is not TaskState.RUNNING and record.task_id not in killed:
+                    self.uuid_seq += 1
+                    self.send(StatusUpdated(self.step(), record.task_id, TaskState.RUNNING, record.agent_id,
+                                            None, None, None, None, self.uuid_seq.to_bytes(16, "big")))
 
     # -- properties -----------------------------------------------------------------------------
 
