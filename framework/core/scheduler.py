@@ -109,16 +109,18 @@ _PHASES = {
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
-    refuse_seconds_idle: float = 120.0
-    refuse_seconds_busy: float = 5.0
-    revive_min_interval_seconds: float = 5.0
-    reconcile_retry_seconds: float = 5.0
-    reconcile_retry_max_seconds: float = 60.0
-    implicit_reconcile_interval_seconds: float = 600.0
-    unreachable_replace_seconds: float = 300.0
-    unreachable_expunge_seconds: float = 86_400.0
-    backoff_reset_seconds: float = 60.0
-    kill_retry_seconds: float = 30.0
+    """Timers and filters of the policies in the module docstring (seconds)."""
+
+    refuse_seconds_idle: float = 120.0  # decline filter when nothing launchable is left unplaced
+    refuse_seconds_busy: float = 5.0  # decline filter while launchable work is still unplaced
+    revive_min_interval_seconds: float = 5.0  # at most one REVIVE per interval
+    reconcile_retry_seconds: float = 5.0  # first retry of an unanswered explicit reconciliation
+    reconcile_retry_max_seconds: float = 60.0  # retries double up to this
+    implicit_reconcile_interval_seconds: float = 600.0  # once everything has answered
+    unreachable_replace_seconds: float = 300.0  # an UNREACHABLE task keeps its slot this long
+    unreachable_expunge_seconds: float = 86_400.0  # a detached unreachable task is forgotten after this
+    backoff_reset_seconds: float = 60.0  # ready this long after the last crash resets the backoff
+    kill_retry_seconds: float = 30.0  # re-send a KILL this long after the grace period if no answer
     policy: Policy | None = None  # overrides every app's placement policy when set
 
 

@@ -11,6 +11,10 @@ After every call it checks the named properties:
 - persist precedes acknowledge (and precedes the Accept that launches a task);
 - task ids are never reused, across restarts too;
 - no Mesos call while disconnected; every Accept stays on one agent.
+
+At the end of every run (teardown) the cluster starts to behave: capacity appears, launched tasks
+run, killed tasks die. Then every app must converge to exactly its instance count, all running its
+current configuration, with nothing waiting (liveness: no sequence of faults wedges the core).
 """
 
 from __future__ import annotations
