@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from framework.core.events import TERMINAL_STATES, StatusUpdated, TaskState
 from framework.core.resources import Resources
-from framework.core.spec import AppSpec, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec
+from framework.core.spec import AppSpec, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec, build_env
 
 __all__ = [
     "Accept",
@@ -148,6 +148,34 @@ class TaskLaunch:
     health_checks: tuple[HealthCheckSpec, ...]
     readiness_checks: tuple[ReadinessCheckSpec, ...]
     kill_grace_seconds: float
+
+    @classmethod
+    def of(cls, spec: AppSpec, version: str, task_id: str, slot: int, agent_id: str, hostname: str, role: str,
+           resources: Resources, ports: tuple[int, ...]) -> TaskLaunch:
+        """The launch of one instance of `spec` with the resources and host ports placement chose."""
+        # Validation reserves the "gantry." label prefix, so appending cannot repeat a key.
+        labels = (*spec.labels, ("gantry.app_id", spec.id), ("gantry.version", version),
+                  ("gantry.slot", str(slot)))
+        return cls(
+            task_id=task_id,
+            name=spec.id.lstrip("/"),
+            app_id=spec.id,
+            version=version,
+            slot=slot,
+            agent_id=agent_id,
+            hostname=hostname,
+            role=role,
+            resources=resources,
+            ports=ports,
+            port_names=spec.ports,
+            cmd=spec.cmd,
+            env=build_env(spec, version, task_id, slot, hostname, ports),
+            labels=labels,
+            container=spec.container,
+            health_checks=spec.health_checks,
+            readiness_checks=spec.readiness_checks,
+            kill_grace_seconds=spec.kill_grace_period_seconds,
+        )
 
 
 # --- Mesos calls ------------------------------------------------------------------------------

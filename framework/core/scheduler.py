@@ -76,12 +76,11 @@ from framework.core.model import Constraint, ConstraintOperator, Demand, Policy,
 from framework.core.placement import Placement, place
 from framework.core.reconcile import Phase, SlotTask, plan_app
 from framework.core.resources import Resources
-from framework.core.spec import AppSpec, app_id_slug, app_version, build_env
+from framework.core.spec import AppSpec, app_id_slug, app_version
 from framework.core.views import (
     AppStatus,
     QueueEntry,
     QueueReason,
-    backoff_status,
     build_app_status,
     queue_reasons,
     task_ready,
@@ -93,7 +92,6 @@ __all__ = [
     "SchedulerConfig",
     "SchedulerState",
     "app_version",
-    "build_env",
 ]
 
 SLOT_DETACHED = -1  # a task that no longer occupies a slot and is being got rid of
@@ -709,29 +707,7 @@ class SchedulerState:
         app.tasks[task_id] = record
         self._owner[task_id] = spec.id
         out.append(PersistTask(record))
-        # Validation reserves the "gantry." label prefix, so appending cannot repeat a key.
-        labels = (*spec.labels, ("gantry.app_id", spec.id), ("gantry.version", app.version),
-                  ("gantry.slot", str(slot)))
-        return TaskLaunch(
-            task_id=task_id,
-            name=spec.id.lstrip("/"),
-            app_id=spec.id,
-            version=app.version,
-            slot=slot,
-            agent_id=agent_id,
-            hostname=hostname,
-            role=role,
-            resources=resources,
-            ports=ports,
-            port_names=spec.ports,
-            cmd=spec.cmd,
-            env=build_env(spec, app.version, task_id, slot, hostname, ports),
-            labels=labels,
-            container=spec.container,
-            health_checks=spec.health_checks,
-            readiness_checks=spec.readiness_checks,
-            kill_grace_seconds=spec.kill_grace_period_seconds,
-        )
+        return TaskLaunch.of(spec, app.version, task_id, slot, agent_id, hostname, role, resources, ports)
 
     def _note_queue(self, apps: list[tuple[str, _App]], placement: Placement) -> None:
         for app_id, app in apps:
@@ -784,20 +760,11 @@ class SchedulerState:
 
     def queue_view(self, now: float) -> tuple[QueueEntry, ...]:
         """Every app waiting to launch (backed-off ones included), with why its offers were refused."""
-        entries = []
-        for app_id in sorted(self._pending_apps):
-            app = self._apps[app_id]
-            entries.append(QueueEntry(
-                app_id=app_id,
-                version=app.version,
-                waiting=len(app.pending),
-                since=app.waiting_since if app.waiting_since is not None else now,
-                offer_rounds=app.offer_rounds,
-                last_round=app.last_reasons,
-                refused=tuple(sorted(app.refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
-                backoff=backoff_status(app.delay, now),
-            ))
-        return tuple(entries)
+        return tuple(
+            QueueEntry.of(app_id, app.version, len(app.pending), app.waiting_since, app.offer_rounds,
+                          app.last_reasons, app.refusals, app.delay, now)
+            for app_id, app in ((a, self._apps[a]) for a in sorted(self._pending_apps))
+        )
 
     @property
     def reconciling(self) -> bool:

@@ -9,7 +9,7 @@ Must not: mutate anything, read a clock (`now` is passed in), or know about HTTP
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -89,6 +89,15 @@ class QueueEntry:
     last_round: tuple[QueueReason, ...]
     refused: tuple[tuple[str, int], ...]
     backoff: BackoffStatus | None
+
+    @classmethod
+    def of(cls, app_id: str, version: str, waiting: int, since: float | None, offer_rounds: int,
+           last_round: tuple[QueueReason, ...], refusals: Mapping[str, int], delay: LaunchDelay | None,
+           now: float) -> QueueEntry:
+        """Most frequent refusal first."""
+        refused = tuple(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0])))
+        return cls(app_id, version, waiting, now if since is None else since, offer_rounds, last_round,
+                   refused, backoff_status(delay, now))
 
 
 
