@@ -33,8 +33,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class BackoffStatus:
-    """The app is (or was last) delayed `delay_seconds` after `crashes` crashes; launches wait until
-    `until` (`remaining_seconds` from the view's `now`, 0 once it has passed)."""
+    """The app's launches are delayed `delay_seconds` after `crashes` crashes, until `until`
+    (`remaining_seconds` from the view's `now`). Views show it only while it is in force."""
 
     delay_seconds: float
     until: float
