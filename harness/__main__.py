@@ -1,0 +1,5 @@
+"""`python -m harness`: see harness/cli.py."""
+
+from harness.cli import main
+
+raise SystemExit(main())
