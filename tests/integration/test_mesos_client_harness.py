@@ -37,7 +37,14 @@ from framework.core.events import (
 )
 from framework.core.model import Offer
 from framework.core.resources import Resources, take_ports
-from framework.core.spec import AppSpec
+from framework.core.spec import (
+    AppSpec,
+    CheckProtocol,
+    ContainerSpec,
+    HealthCheckSpec,
+    PortMapping,
+    ReadinessCheckSpec,
+)
 from framework.mesos.client import Backoff, MesosClient
 from framework.mesos.errors import TransientMesosError
 from framework.mesos.wire import ContentType, FrameworkConfig
@@ -165,9 +172,11 @@ def clean(h: Harness) -> None:
     assert h.errors == []
 
 
+@pytest.mark.parametrize("chunk_size", [None, 7])
 @pytest.mark.parametrize("content_type", CONTENT_TYPES)
-async def test_launch_ack_reconcile_kill(content_type: ContentType) -> None:
-    async with harness() as h, connected(h.url, content_type) as (client, driver):
+async def test_launch_ack_reconcile_kill(content_type: ContentType, chunk_size: int | None) -> None:
+    # chunk_size=7: the harness splits every record across HTTP chunks.
+    async with harness(chunk_size=chunk_size) as h, connected(h.url, content_type) as (client, driver):
         (framework,) = h.frameworks
         assert framework.framework_id == client.framework_id
         assert framework.capabilities >= {"PARTITION_AWARE", "TASK_KILLING_STATE", "MULTI_ROLE"}
@@ -286,4 +295,33 @@ async def test_master_failover_keeps_framework_and_tasks(content_type: ContentTy
         await until(lambda: len(driver.updates("it_web.1")) > seen)
         assert driver.updates("it_web.1")[-1].state is TaskState.RUNNING
         assert h.live_tasks() == 1
+        clean(h)
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+async def test_container_task_with_health_and_readiness_checks_is_accepted(content_type: ContentType) -> None:
+    spec = AppSpec(
+        id="/it/box",
+        cpus=0.1,
+        mem=32.0,
+        ports=("http",),
+        container=ContainerSpec(
+            image="nginx:1.25", port_mappings=(PortMapping(port="http", container_port=80),)
+        ),
+        health_checks=(
+            HealthCheckSpec(protocol=CheckProtocol.HTTP, port="http", path="/health", interval_seconds=0.05),
+        ),
+        readiness_checks=(ReadinessCheckSpec(protocol=CheckProtocol.HTTP, port="http", path="/ready"),),
+        kill_grace_period_seconds=0.5,
+    )
+    async with harness() as h, connected(h.url, content_type) as (_, driver):
+        await driver.launch("it_box.1", spec)
+        # The simulated executor runs the health check and reports the first success.
+        await until(lambda: any(u.healthy for u in driver.updates("it_box.1")))
+        healthy = next(u for u in driver.updates("it_box.1") if u.healthy)
+        assert (healthy.state, healthy.reason) == (
+            TaskState.RUNNING,
+            "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+        )
+        assert h.task("it_box.1").state == "TASK_RUNNING"
         clean(h)
