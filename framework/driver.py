@@ -8,9 +8,10 @@ reads are answered from the in-memory core state (single-threaded asyncio, so al
 writes go through the inbox like every other event and return once their effects are durable.
 
 Theory of operation (ordering hazards live here):
-- Effects are performed in list order. A run of consecutive Persist* effects becomes one store
-  transaction; a run of consecutive Mesos calls is sent concurrently (bounded), except SUPPRESS and
-  REVIVE, which are barriers (their relative order matters to the master's allocator).
+- A turn's Persist* effects are stored first, all in one transaction; then its Mesos calls are sent
+  in list order, concurrently (bounded), except SUPPRESS and REVIVE, which are barriers (their
+  relative order matters to the master's allocator). Hoisting persists is safe because the core
+  only ever needs a Persist before a call, never a call before a Persist (effects.py).
 - Persist before acknowledge / launch: the core places every `PersistTask` before the `Acknowledge`
   or `Accept` that depends on it; because the driver awaits the store before sending the calls that
   follow, an ACK never reaches the master for an update that is not on disk.
@@ -45,7 +46,16 @@ from framework.api.port import (
     Submitted,
     VersionView,
 )
-from framework.core.effects import Accept, Effect, MesosCall, Persist, Revive, Suppress, TaskRecord
+from framework.core.effects import (
+    Accept,
+    Acknowledge,
+    Effect,
+    MesosCall,
+    Persist,
+    Revive,
+    Suppress,
+    TaskRecord,
+)
 from framework.core.events import (
     AppDeleted,
     AppSubmitted,
@@ -70,6 +80,7 @@ __all__ = ["CallSender", "Driver", "DriverFailed"]
 # of status updates costs one core call and one store transaction instead of thousands.
 MAX_BATCH = 5_000
 MAX_CONCURRENT_CALLS = 64
+MAX_CONCURRENT_ACKS = 16  # below the client's connection pool (64), so offers always find a connection
 TICK_EVERY = 1.0  # at least this often, even when the core names no deadline
 METRICS_EVERY = 1.0  # O(tasks) gauges are refreshed at most this often
 READY_PING_TIMEOUT = 2.0
@@ -140,6 +151,8 @@ class Driver:
         self._agents: dict[str, _AgentCapacity] = {}
         self._reconcile_started: float | None = None
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
+        self._acking: set[asyncio.Task[None]] = set()
 
     def attach(self, client: CallSender) -> None:
         """Give the driver the client it sends calls through (built after the driver: it needs on_event)."""
@@ -172,6 +185,9 @@ class Driver:
                 await self._turn(items)
         finally:
             self._running = False
+            for ack in self._acking:
+                ack.cancel()
+            await asyncio.gather(*self._acking, return_exceptions=True)
             reason = self._failed or "the scheduler stopped"
             while not self._inbox.empty():
                 item = self._inbox.get_nowait()
@@ -227,18 +243,18 @@ class Driver:
     # ---- effects --------------------------------------------------------------------------------
 
     async def _perform(self, effects: Sequence[Effect]) -> None:
-        i = 0
-        while i < len(effects):
-            j = i
-            if isinstance(effects[i], Persist):
-                while j < len(effects) and isinstance(effects[j], Persist):
-                    j += 1
-                await self._persist([e for e in effects[i:j] if isinstance(e, Persist)])
-            else:
-                while j < len(effects) and not isinstance(effects[j], Persist):
-                    j += 1
-                await self._send_calls([e for e in effects[i:j] if not isinstance(e, Persist)])
-            i = j
+        # Every ordering the core relies on is "this Persist before that call" (effects.py), never
+        # the reverse, so all of a turn's Persist* effects go first, in one transaction, and its calls
+        # follow in list order. Performing runs in list order instead costs one transaction and one
+        # awaited round trip per status update, because the core interleaves PersistTask and
+        # Acknowledge update by update: a burst of 600 updates held the reactor (and every offer
+        # that arrived meanwhile) for seconds.
+        persists = [e for e in effects if isinstance(e, Persist)]
+        if persists:
+            await self._persist(persists)
+        calls = [e for e in effects if not isinstance(e, Persist)]
+        if calls:
+            await self._send_calls(calls)
 
     async def _persist(self, effects: list[Persist]) -> None:
         try:
@@ -253,7 +269,14 @@ class Driver:
         pending: list[asyncio.Task[None]] = []
         for call in calls:
             self._track_launches(call)
-            if isinstance(call, Suppress | Revive):
+            if isinstance(call, Acknowledge):
+                # Not awaited by the turn: its update is already stored (persists go first), an ACK
+                # lost in flight is answered by the agent resending, and a burst of thousands of ACKs
+                # must not hold back the next turn, where offers wait to be answered in time.
+                ack = asyncio.create_task(self._send_ack(call))
+                self._acking.add(ack)
+                ack.add_done_callback(self._acking.discard)
+            elif isinstance(call, Suppress | Revive):
                 # A barrier: everything before it is on the wire first, and it before anything after.
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -262,6 +285,10 @@ class Driver:
                 await self._calls.acquire()
                 pending.append(asyncio.create_task(self._send(call, release=True)))
         await asyncio.gather(*pending)
+
+    async def _send_ack(self, call: Acknowledge) -> None:
+        async with self._acks:
+            await self._send(call)
 
     async def _send(self, call: MesosCall, *, release: bool = False) -> None:
         try:
