@@ -165,6 +165,13 @@ class Gantry:
                 raise ApiError(f"{method} {path} -> {resp.status} (expected {expect}): {data}")
             return data
 
+    async def text(self, path: str) -> str:
+        assert self._session is not None, "Gantry is not started"
+        async with self._session.get(path) as resp:
+            if resp.status != 200:
+                raise ApiError(f"GET {path} -> {resp.status}")
+            return await resp.text()
+
     async def put_app(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create or replace an app (PUT answers 200 or 201; both are fine here)."""
         assert self._session is not None, "Gantry is not started"
