@@ -9,12 +9,13 @@ the returned values. docs/placement.md explains the algorithm and the measuremen
 Public API (stable; others depend on it):
 
     place(demands: Sequence[Demand], offers: Sequence[Offer], running: Iterable[RunningTask] = (),
-          *, policy: Policy | None = None) -> Placement
+          *, policy: Policy | None = None, heuristic: Heuristic = Heuristic.BALANCED) -> Placement
 
 - `demands`: what to place, each `count` identical instances of one (app_id, version); keys must be
   unique. `policy`, when given, overrides every demand's own `policy`.
 - `offers`: offers of this allocation round. Offers of one agent and role are used together.
 - `running`: where the apps' tasks already run (any version), so constraints count them.
+- `heuristic`: how unconstrained PACK demands are packed; the default is the measured best.
 - Result: `Placement.launches` (one `AgentLaunch` per agent and role with every `PlacedGroup`),
   `unused_offer_ids` (decline these), and `unplaced[(app_id, version)]` with an `UnplacedReport`
   whose reasons (`NoFit`, `ConstraintUnmet`, `NoOffers`) each carry a stable `kind`.
@@ -42,7 +43,7 @@ from framework.core.model import (
     RunningTask,
 )
 from framework.core.placement.filters import diagnose
-from framework.core.placement.packer import Packer
+from framework.core.placement.packer import Heuristic, Packer
 from framework.core.placement.result import (
     AgentLaunch,
     ConstraintUnmet,
@@ -67,6 +68,7 @@ __all__ = [
     "ConstraintUnmet",
     "Demand",
     "DemandKey",
+    "Heuristic",
     "NoFit",
     "NoOffers",
     "Offer",
@@ -89,6 +91,7 @@ def place(
     running: Iterable[RunningTask] = (),
     *,
     policy: Policy | None = None,
+    heuristic: Heuristic = Heuristic.BALANCED,
 ) -> Placement:
     """Pack `demands` onto `offers`; see the module docstring for the contract."""
     keys = [d.key for d in demands]
@@ -100,7 +103,7 @@ def place(
     plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
     for plan in plans:
         plan.size = weighted_size(plan.vector, w)
-    Packer(agents, w, counts).place_all(plans, policy)
+    Packer(agents, w, counts).place_all(plans, policy, heuristic)
     unplaced = {
         plan.demand.key: UnplacedReport(
             plan.demand.app_id,

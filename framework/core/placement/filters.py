@@ -37,11 +37,14 @@ def _pattern(regex: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-def fit_count(agent: AgentBin, plan: DemandPlan, port_count: int) -> int:
-    """How many instances fit in the agent's free resources: min over used resources of free // need."""
+def fit_count(agent: AgentBin, needs: Sequence[tuple[int, int]], port_count: int) -> int:
+    """How many instances fit in the agent's free resources: min over used resources of free // need.
+
+    `needs` lists (dimension, amount) for the dimensions an instance uses (`DemandPlan.need`).
+    """
     best = UNLIMITED
     free = agent.free
-    for dim, need in plan.need:
+    for dim, need in needs:
         fits = free[dim] // need
         if fits < best:
             if fits == 0:
@@ -103,18 +106,6 @@ def constraint_room(
                 return 0, constraint
             room = min(room, allowed)
     return room, None
-
-
-def record_constraint_values(
-    constraints: Sequence[Constraint], agent: AgentBin, counts: AppCounts, n: int
-) -> None:
-    """Count `n` new tasks of the app on `agent` so later decisions in this batch see them."""
-    counts.add(agent.agent_id, [(f, agent.value_of(f)) for f in counts.fields], n)
-    for constraint in constraints:
-        if constraint.operator is ConstraintOperator.CLUSTER and constraint.field not in counts.cluster:
-            value = agent.value_of(constraint.field)
-            if value is not None:
-                counts.cluster[constraint.field] = value
 
 
 def diagnose(plan: DemandPlan, agents: Sequence[AgentBin], counts: AppCounts | None) -> tuple[Reason, ...]:

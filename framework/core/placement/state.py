@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from framework.core.model import HOSTNAME, ConstraintOperator, Demand, Offer, RunningTask
-from framework.core.resources import PortRange, normalize_ranges, ranges_count
+from framework.core.model import HOSTNAME, Constraint, ConstraintOperator, Demand, Offer, RunningTask
+from framework.core.resources import PortRange, normalize_ranges, ranges_count, take_ports
 
 # Scalar dimensions in `Resources.scalars_milli()` order.
 DIMENSIONS = 4
@@ -122,6 +122,18 @@ class AppCounts:
                 counts = self.fields[field]
                 counts[value] = counts.get(value, 0) + count
 
+    def record(self, agent: AgentBin, constraints: Sequence[Constraint], count: int) -> None:
+        """Count `count` new tasks on `agent` so later decisions in this batch see them."""
+        if self.fields:
+            self.add(agent.agent_id, [(f, agent.value_of(f)) for f in self.fields], count)
+        else:
+            self.by_agent[agent.agent_id] = self.by_agent.get(agent.agent_id, 0) + count
+        for constraint in constraints:
+            if constraint.operator is ConstraintOperator.CLUSTER and constraint.field not in self.cluster:
+                value = agent.value_of(constraint.field)
+                if value is not None:
+                    self.cluster[constraint.field] = value
+
 
 def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> dict[str, AppCounts]:
     """Counters for every app with a pending demand, seeded with where its tasks already run."""
@@ -147,3 +159,25 @@ def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> d
                     # Running tasks already chose the cluster: the most common value (ties: smallest).
                     app.cluster[constraint.field] = min(seeded, key=lambda v: (-seeded[v], v))
     return counts
+
+
+def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts) -> None:
+    """Put `n` instances of `plan` on `agent`: shrink its free resources, take ports, count them.
+
+    The caller has checked that they fit; this only records.
+    """
+    free = agent.free
+    for dim, need in plan.need:
+        free[dim] -= need * n
+    entry = agent.placed.get(plan.index)
+    if entry is None:
+        entry = agent.placed[plan.index] = ([0], [])
+    entry[0][0] += n
+    port_count = plan.demand.port_count
+    if port_count:
+        # Lowest free ports first: deterministic, and leaves the high end of the range in one piece.
+        ports, agent.ports = take_ports(agent.ports, n * port_count)
+        agent.port_free -= n * port_count
+        entry[1].extend(ports[i * port_count : (i + 1) * port_count] for i in range(n))
+    plan.remaining -= n
+    counts.record(agent, plan.demand.constraints, n)
