@@ -154,6 +154,11 @@ class Driver:
         self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
         self._acking: set[asyncio.Task[None]] = set()
 
+    @property
+    def reconciled(self) -> bool:
+        """Subscribed, and every live task has answered the explicit reconciliation that followed."""
+        return self._state.subscribed and not self._state.reconciling
+
     def attach(self, client: CallSender) -> None:
         """Give the driver the client it sends calls through (built after the driver: it needs on_event)."""
         self._client = client
