@@ -38,7 +38,7 @@ from framework.core.placement.state import DIMENSIONS, AgentBin, AppCounts, Dema
 class BalancedFill:
     """One bin-centric pass over the agents for a set of unconstrained PACK plans."""
 
-    __slots__ = ("classes", "counts", "index", "lookup", "many", "rem", "w")
+    __slots__ = ("classes", "counts", "floor", "index", "lookup", "many", "rem", "w")
 
     def __init__(
         self, plans: Sequence[DemandPlan], index: FreeIndex, w: Sequence[int], counts: dict[str, AppCounts]
@@ -50,21 +50,26 @@ class BalancedFill:
         self.lookup = ClassIndex(self.classes)
         # Classes worth slicing: those with more than one instance (a single one is left to the fill).
         self.many = sorted((c for c in self.classes if c.count > 1), key=lambda c: (-c.count, c.index))
-        self.rem = [sum(c.count * c.vector[d] for c in self.classes) for d in range(DIMENSIONS)]
+        self.rem = [0] * DIMENSIONS
+        # Per-resource minimum over all classes: an agent below it in any resource takes nothing more.
+        self.floor = list(self.classes[0].vector) if self.classes else [0] * DIMENSIONS
+        for cls in self.classes:
+            for d in range(DIMENSIONS):
+                self.rem[d] += cls.count * cls.vector[d]
+                if cls.vector[d] < self.floor[d]:
+                    self.floor[d] = cls.vector[d]
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
         if not classes:
             return
-        # Per-resource minimum over all classes: an agent below it in any resource takes nothing.
-        floor = [min(c.vector[d] for c in classes) for d in range(DIMENSIONS)]
+        floor = self.floor
         min_ports = min(c.port_count for c in classes)
         index = self.index
         touched: list[AgentBin] = []
         left = sum(c.count for c in classes)
-        for position in range(
-            index.start(min(weighted_size(c.vector, self.w) for c in classes)), len(index.keys)
-        ):
+        smallest = min(weighted_size(c.vector, self.w) for c in classes)
+        for position in range(index.start(smallest), len(index.keys)):
             agent = index.agent_at(position)
             free = agent.free
             if agent.port_free < min_ports or any(free[d] < floor[d] for d in range(DIMENSIONS)):
@@ -98,16 +103,31 @@ class BalancedFill:
         """Add single instances of the class nearest the agent's deficit until none fits."""
         placed = 0
         w, rem = self.w, self.rem
+        # Slack to keep per resource: 1 - (the batch's need of it relative to its scarcest resource's).
+        # Computed once per agent: one agent's fill changes the batch's proportions very little.
+        shares = [rem[d] * w[d] for d in range(DIMENSIONS)]
+        top = max(shares)
+        if not top:
+            return 0
+        slack = [1.0 - share / top for share in shares]
+        s0, s1, s2, s3 = (wd / SCALE for wd in w)
+        k0, k1, k2, k3 = slack
+        f0, f1, f2, f3 = self.floor
+        milli = agent.free
+        pick = self.lookup.pick
         while True:
-            # Normalised free capacity, and the share of each resource the rest of the batch needs.
-            free = [agent.free[d] * w[d] / SCALE for d in range(DIMENSIONS)]
-            shares = [rem[d] * w[d] for d in range(DIMENSIONS)]
-            top = max(shares)
-            if not top:
+            m0, m1, m2, m3 = milli
+            if m0 < f0 or m1 < f1 or m2 < f2 or m3 < f3:
                 return placed
-            # Keep free at the end: 1 - (this resource's need relative to the scarcest one's).
-            deficit = [max(0.0, free[d] - (1.0 - shares[d] / top)) for d in range(DIMENSIONS)]
-            cls = self.lookup.pick(agent, free, deficit)
+            # Written out per dimension: this runs once per instance placed.
+            free = (m0 * s0, m1 * s1, m2 * s2, m3 * s3)
+            deficit = (
+                free[0] - k0 if free[0] > k0 else 0.0,
+                free[1] - k1 if free[1] > k1 else 0.0,
+                free[2] - k2 if free[2] > k2 else 0.0,
+                free[3] - k3 if free[3] > k3 else 0.0,
+            )
+            cls = pick(agent, free, deficit)
             if cls is None:
                 return placed
             placed += self._place(agent, cls, 1)
@@ -116,20 +136,24 @@ class BalancedFill:
         """Commit `n` instances of a class, taken from its member demands in input order."""
         if n <= 0:
             return 0
-        todo = n
-        while todo:
-            plan = cls.members[cls.head]
-            take = min(todo, plan.remaining)
-            commit(agent, plan, take, self.counts[plan.demand.app_id])
-            todo -= take
-            if not plan.remaining:
-                cls.head += 1
+        rem, vector = self.rem, cls.vector
+        rem[0] -= n * vector[0]
+        rem[1] -= n * vector[1]
+        rem[2] -= n * vector[2]
+        rem[3] -= n * vector[3]
         cls.count -= n
-        for d in range(DIMENSIONS):
-            self.rem[d] -= n * cls.vector[d]
         if not cls.count:
             self.lookup.remove(cls)
-        return n
+        members, counts = cls.members, self.counts
+        placed = n
+        while n:
+            plan = members[cls.head]
+            take = n if n < plan.remaining else plan.remaining
+            commit(agent, plan, take, counts[plan.demand.app_id])
+            n -= take
+            if not plan.remaining:
+                cls.head += 1
+        return placed
 
 
 def _fits(agent: AgentBin, cls: SizeClass) -> int:

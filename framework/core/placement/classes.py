@@ -35,8 +35,15 @@ SCAN_UP = 8
 # Overshooting the deficit strands the other resources of the agent: weigh it 16x a shortfall.
 OVERSHOOT = 16.0
 
-# Centre direction of each bucket as (cpu share, mem share) of cpus+mem.
-_DIRECTIONS = tuple((1.0 - (b + 0.5) / BUCKETS, (b + 0.5) / BUCKETS) for b in range(BUCKETS))
+# Centre direction of each bucket as (cpu share, mem share) of cpus+mem, and its squared length.
+_DIRECTIONS = tuple(
+    (
+        1.0 - (b + 0.5) / BUCKETS,
+        (b + 0.5) / BUCKETS,
+        (1.0 - (b + 0.5) / BUCKETS) ** 2 + ((b + 0.5) / BUCKETS) ** 2,
+    )
+    for b in range(BUCKETS)
+)
 
 
 class SizeClass:
@@ -45,46 +52,54 @@ class SizeClass:
     __slots__ = (
         "bucket",
         "count",
+        "cpu",
         "head",
         "index",
         "length",
+        "mem",
         "members",
         "need",
         "norm",
+        "other",
         "port_count",
         "vector",
     )
 
-    def __init__(self, index: int, plan: DemandPlan, w: Sequence[int]) -> None:
+    def __init__(self, index: int, plan: DemandPlan, scale: Sequence[float], port_count: int) -> None:
         self.index = index
-        self.vector = plan.vector
+        vector = self.vector = plan.vector
         self.need = plan.need
-        self.port_count = plan.demand.port_count
-        self.norm = tuple(v * wd / SCALE for v, wd in zip(plan.vector, w, strict=False))
+        self.port_count = port_count
+        # cpus and mem are checked inline in the hot loop; `other` holds the rarer dimensions in use.
+        cpu_milli, mem_milli, disk_milli, gpus_milli = vector
+        self.cpu, self.mem = cpu_milli, mem_milli
+        self.other = tuple((d, v) for d, v in plan.need if d > 1) if disk_milli or gpus_milli else ()
+        cpu, mem = cpu_milli * scale[0], mem_milli * scale[1]
+        self.norm = (cpu, mem, disk_milli * scale[2], gpus_milli * scale[3])
         self.members = [plan]
         self.head = 0  # members before `head` are fully placed
         self.count = plan.remaining
-        cpu, mem = self.norm[0], self.norm[1]
         self.length = cpu + mem
         self.bucket = min(BUCKETS - 1, int(mem / self.length * BUCKETS)) if self.length > 0 else 0
 
     def fits(self, agent: AgentBin) -> bool:
         free = agent.free
-        for dim, need in self.need:
-            if free[dim] < need:
-                return False
-        return agent.port_free >= self.port_count
+        if free[0] < self.cpu or free[1] < self.mem or agent.port_free < self.port_count:
+            return False
+        return all(free[dim] >= need for dim, need in self.other)
 
 
 def build_classes(plans: Sequence[DemandPlan], w: Sequence[int]) -> list[SizeClass]:
     """Group plans by (per-instance vector, port count), keeping first-appearance order."""
     by_key: dict[tuple[tuple[int, ...], int], SizeClass] = {}
     classes: list[SizeClass] = []
+    scale = [wd / SCALE for wd in w]
     for plan in plans:
-        key = (plan.vector, plan.demand.port_count)
+        port_count = len(plan.demand.port_names)
+        key = (plan.vector, port_count)
         existing = by_key.get(key)
         if existing is None:
-            existing = by_key[key] = SizeClass(len(classes), plan, w)
+            existing = by_key[key] = SizeClass(len(classes), plan, scale, port_count)
             classes.append(existing)
         else:
             existing.members.append(plan)
@@ -116,39 +131,112 @@ class ClassIndex:
         del ids[position]
 
     def pick(self, agent: AgentBin, free: Sequence[float], deficit: Sequence[float]) -> SizeClass | None:
-        """The fitting class nearest `deficit` (asymmetric L2, see the module docstring), or None."""
+        """The fitting class nearest `deficit` (asymmetric L2, see the module docstring), or None.
+
+        Buckets are visited outwards from the deficit's own direction, and a bucket is skipped when
+        a lower bound on its scores is no better than the best found. The bound: a bucket's classes
+        lie in the triangle spanned by its two edge rays up to its longest class's length; from a
+        point on one side of it, the nearest part of that triangle is the edge segment on that side.
+        Scores only add to the squared distance in cpus and mem, so the squared distance to that
+        segment bounds every score in the bucket. This is the engine's hot loop, written out with
+        locals and without helper calls on purpose.
+        """
+        v_cpu, v_mem = deficit[0], deficit[1]
+        home = min(BUCKETS - 1, int(v_mem / (v_cpu + v_mem) * BUCKETS)) if v_cpu + v_mem > 0 else 0
+        # The other dimensions add the same to every class that does not use them.
+        rest = deficit[2] * deficit[2] + deficit[3] * deficit[3]
+        cap_cpu, cap_mem = free[0], free[1]
+        a_free, port_free = agent.free, agent.port_free
+        free_cpu, free_mem = a_free[0], a_free[1]
+        classes, all_ids, all_lengths = self.classes, self.ids, self.lengths
         best: SizeClass | None = None
         best_score = float("inf")
-        v_cpu, v_mem = deficit[0], deficit[1]
-        for bucket in range(BUCKETS):
-            ids = self.ids[bucket]
+        for bucket, edge in _VISIT[home]:
+            ids = all_ids[bucket]
             if not ids:
                 continue
-            d_cpu, d_mem = _DIRECTIONS[bucket]
-            # Length along this direction that lands nearest the deficit, capped by what the agent can hold.
-            target = (v_cpu * d_cpu + v_mem * d_mem) / (d_cpu * d_cpu + d_mem * d_mem)
-            target = min(target, free[0] / d_cpu, free[1] / d_mem)
-            position = bisect_left(self.lengths[bucket], target)
-            for i in range(position - 1, max(-1, position - 1 - SCAN_DOWN), -1):
-                cls = self.classes[ids[i]]
-                if cls.fits(agent):
-                    score = _score(cls.norm, deficit)
-                    if score < best_score:
-                        best, best_score = cls, score
-                    break
-            for i in range(position, min(len(ids), position + SCAN_UP)):
-                cls = self.classes[ids[i]]
-                if cls.fits(agent):
-                    score = _score(cls.norm, deficit)
-                    if score < best_score:
-                        best, best_score = cls, score
-                    break
+            lengths = all_lengths[bucket]
+            if edge >= 0.0:
+                # Lower bound on this bucket's scores (see `_bound`), inlined: skip hopeless buckets.
+                u_mem = edge
+                u_cpu = 1.0 - edge
+                along = (v_cpu * u_cpu + v_mem * u_mem) / (u_cpu * u_cpu + u_mem * u_mem)
+                if along < 0.0:
+                    along = 0.0
+                elif along > lengths[-1]:
+                    along = lengths[-1]
+                gap_cpu = v_cpu - along * u_cpu
+                gap_mem = v_mem - along * u_mem
+                if gap_cpu * gap_cpu + gap_mem * gap_mem >= best_score:
+                    continue
+            d_cpu, d_mem, d_norm = _DIRECTIONS[bucket]
+            # Length along this direction that lands nearest the deficit, capped by what fits.
+            target = (v_cpu * d_cpu + v_mem * d_mem) / d_norm
+            if cap_cpu < target * d_cpu:
+                target = cap_cpu / d_cpu
+            if cap_mem < target * d_mem:
+                target = cap_mem / d_mem
+            position = bisect_left(lengths, target)
+            # The first class that fits below the target length, then the first above it.
+            i = position - 1
+            stop = position - 1 - SCAN_DOWN
+            while i >= 0 and i > stop:
+                cls = classes[ids[i]]
+                i -= 1
+                if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
+                    continue
+                if cls.other and not all(a_free[d] >= need for d, need in cls.other):
+                    continue
+                norm = cls.norm
+                gap = v_cpu - norm[0]
+                score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                gap = v_mem - norm[1]
+                score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                score += _score_rest(norm, deficit) if cls.other else rest
+                if score < best_score:
+                    best, best_score = cls, score
+                break
+            i = position
+            stop = position + SCAN_UP
+            if stop > len(ids):
+                stop = len(ids)
+            while i < stop:
+                cls = classes[ids[i]]
+                i += 1
+                if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
+                    continue
+                if cls.other and not all(a_free[d] >= need for d, need in cls.other):
+                    continue
+                norm = cls.norm
+                gap = v_cpu - norm[0]
+                score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                gap = v_mem - norm[1]
+                score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                score += _score_rest(norm, deficit) if cls.other else rest
+                if score < best_score:
+                    best, best_score = cls, score
+                break
         return best
 
 
-def _score(norm: Sequence[float], deficit: Sequence[float]) -> float:
+def _visit_order(home: int) -> tuple[tuple[int, float], ...]:
+    """Buckets outwards from `home`, each with the mem share of its edge facing home (-1 for home)."""
+    order: list[tuple[int, float]] = [(home, -1.0)]
+    for step in range(1, BUCKETS):
+        if home - step >= 0:
+            order.append((home - step, (home - step + 1) / BUCKETS))
+        if home + step < BUCKETS:
+            order.append((home + step, (home + step) / BUCKETS))
+    return tuple(order)
+
+
+_VISIT = tuple(_visit_order(home) for home in range(BUCKETS))
+
+
+def _score_rest(norm: Sequence[float], deficit: Sequence[float]) -> float:
+    """The score's terms for the dimensions after cpus and mem (disk, gpus)."""
     total = 0.0
-    for dim in range(DIMENSIONS):
+    for dim in range(2, DIMENSIONS):
         gap = deficit[dim] - norm[dim]
         total += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
     return total

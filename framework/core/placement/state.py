@@ -93,7 +93,8 @@ class DemandPlan:
     def __init__(self, index: int, demand: Demand) -> None:
         self.index = index
         self.demand = demand
-        self.vector: tuple[int, ...] = demand.resources.scalars_milli()
+        r = demand.resources
+        self.vector: tuple[int, int, int, int] = (r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli)
         # Only the dimensions the demand uses matter for "how many fit": skip the zeros once, here.
         self.need: tuple[tuple[int, int], ...] = tuple((d, v) for d, v in enumerate(self.vector) if v)
         self.remaining = demand.count
@@ -128,6 +129,8 @@ class AppCounts:
             self.add(agent.agent_id, [(f, agent.value_of(f)) for f in self.fields], count)
         else:
             self.by_agent[agent.agent_id] = self.by_agent.get(agent.agent_id, 0) + count
+        if not constraints:
+            return
         for constraint in constraints:
             if constraint.operator is ConstraintOperator.CLUSTER and constraint.field not in self.cluster:
                 value = agent.value_of(constraint.field)
