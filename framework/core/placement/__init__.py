@@ -57,7 +57,7 @@ from framework.core.placement.result import (
     UnplacedReport,
 )
 from framework.core.placement.scorers import weighted_size, weights
-from framework.core.placement.state import AgentBin, DemandPlan, build_bins, build_counts
+from framework.core.placement.state import AgentBin, DemandPlan, build_bins, build_counts, seed_offered_values
 from framework.core.resources import Resources
 
 __all__ = [
@@ -99,6 +99,7 @@ def place(
         raise ValueError("demands must have distinct (app_id, version) keys")
     agents = build_bins(offers)
     counts = build_counts(demands, running)
+    seed_offered_values(counts, demands, agents)
     w = weights(agents)
     plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
     for plan in plans:

@@ -9,8 +9,12 @@ constraints allow there (Marathon semantics, counted over running tasks plus thi
 Constraint semantics (as in Marathon): the field is "hostname" or an agent attribute. An agent
 without the attribute fails every operator except UNLIKE. UNIQUE allows one task per value, MAX_PER
 n tasks per value; CLUSTER requires the given value, or without one the value of the first task;
-GROUP_BY admits a value no task has yet, or, once there are at least `value` groups, a value whose
-count is the smallest; LIKE / UNLIKE fully match a regular expression.
+GROUP_BY admits a value no task has yet, or, once at least `value` values have tasks, a value whose
+count is the smallest; LIKE / UNLIKE fully match a regular expression. One deliberate difference:
+Marathon judges GROUP_BY one offer at a time and only knows values that already have tasks, so
+with tasks in r1 only, an r1 offer arriving first is accepted although r2 is free. Here the values
+of every offer in the call count as groups of zero, so r2 is filled first: the spreading GROUP_BY
+asks for.
 
 Callers: `framework.core.placement.packer` and `place`.
 
@@ -83,10 +87,13 @@ def dynamic_room(constraint: Constraint, value: str, counts: AppCounts) -> int:
             chosen = counts.cluster.get(constraint.field)
             return UNLIMITED if chosen is None or chosen == value else 0
         case ConstraintOperator.GROUP_BY:
+            # `groups` also holds every value offered in this call at count 0 (see state.seed_offered_values).
             groups = counts.fields[constraint.field]
-            if value not in groups:
+            mine = groups.get(value, 0)
+            if mine == 0:
                 return 1
-            return 1 if len(groups) >= constraint.limit and groups[value] == min(groups.values()) else 0
+            populated = sum(1 for n in groups.values() if n)
+            return 1 if populated >= constraint.limit and mine == min(groups.values()) else 0
         case ConstraintOperator.LIKE | ConstraintOperator.UNLIKE:
             return UNLIMITED
 

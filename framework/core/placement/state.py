@@ -184,3 +184,17 @@ def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts) -> None
         entry[1].extend(ports[i * port_count : (i + 1) * port_count] for i in range(n))
     plan.remaining -= n
     counts.record(agent, plan.demand.constraints, n)
+
+
+def seed_offered_values(
+    counts: dict[str, AppCounts], demands: Sequence[Demand], agents: Sequence[AgentBin]
+) -> None:
+    """Make every offered value of a GROUP_BY field a known group (count 0), so balance sees it."""
+    for demand in demands:
+        for constraint in demand.constraints:
+            if constraint.operator is ConstraintOperator.GROUP_BY:
+                groups = counts[demand.app_id].fields[constraint.field]
+                for agent in agents:
+                    value = agent.value_of(constraint.field)
+                    if value is not None:
+                        groups.setdefault(value, 0)
