@@ -19,15 +19,18 @@ RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 HEADER = (
     "# Performance\n\n"
-    "Measured by `make bench` (`python -m bench [name ...]`) on the project's 2-core machine. Raw results are\n"
-    "JSON files in `bench/results/`. Each section below is rewritten by its benchmark module.\n"
+    "Measured by `make bench` (`python -m bench [name ...]`) on the project's 2-core machine.\n"
+    "Raw results are JSON files in `bench/results/`. Each section below is rewritten by its\n"
+    "benchmark module.\n"
 )
 MARK = re.compile(r"^<!-- bench:(\w+) -->$", re.M)
 
 
 def _modules() -> list[str]:
     pkg = Path(__file__).resolve().parent
-    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(pkg)]) if m.name.startswith("bench_"))
+    return sorted(
+        m.name[len("bench_") :] for m in pkgutil.iter_modules([str(pkg)]) if m.name.startswith("bench_")
+    )
 
 
 def _old_sections() -> dict[str, str]:
@@ -47,7 +50,9 @@ def main(argv: list[str]) -> int:
     chosen = argv or available
     unknown = [n for n in chosen if n not in available]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr
+        )
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections = _old_sections()
