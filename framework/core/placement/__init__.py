@@ -20,6 +20,9 @@ Public API (stable; others depend on it):
   `unused_offer_ids` (decline these), and `unplaced[(app_id, version)]` with an `UnplacedReport`
   whose reasons (`NoFit`, `ConstraintUnmet`, `NoOffers`) each carry a stable `kind`.
 
+Constraints of all pending versions of one app apply to all of them (their union), since they
+count the same tasks.
+
 Guarantees: nothing is overcommitted (scalars in exact thousandths, host ports distinct and taken
 from the offered ranges); every launch is on one agent and role; constraints hold over running plus
 placed tasks; every unplaced demand has at least one reason; the same input gives the same output.
@@ -57,7 +60,14 @@ from framework.core.placement.result import (
     UnplacedReport,
 )
 from framework.core.placement.scorers import weighted_size, weights
-from framework.core.placement.state import AgentBin, DemandPlan, build_bins, build_counts, seed_offered_values
+from framework.core.placement.state import (
+    AgentBin,
+    DemandPlan,
+    app_constraints,
+    build_bins,
+    build_counts,
+    seed_offered_values,
+)
 from framework.core.resources import Resources
 
 __all__ = [
@@ -102,6 +112,7 @@ def place(
     seed_offered_values(counts, demands, agents)
     w = weights(agents)
     plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
+    app_constraints(plans)
     for plan in plans:
         plan.size = weighted_size(plan.vector, w)
     Packer(agents, w, counts).place_all(plans, policy, heuristic)

@@ -128,7 +128,7 @@ def diagnose(plan: DemandPlan, agents: Sequence[AgentBin], counts: AppCounts | N
     demand = plan.demand
     for agent in agents:
         cause: Constraint | str | None = None
-        for constraint in demand.constraints:
+        for constraint in plan.constraints:
             if not static_ok(constraint, agent.value_of(constraint.field)):
                 cause = constraint
                 break
@@ -138,7 +138,7 @@ def diagnose(plan: DemandPlan, agents: Sequence[AgentBin], counts: AppCounts | N
                 have = agent.port_free if cause == "ports" else agent.free[SCALAR_NAMES.index(cause)]
                 best[cause] = max(best.get(cause, 0), have)
         if cause is None:
-            cause = constraint_room(demand.constraints, agent, counts)[1]
+            cause = constraint_room(plan.constraints, agent, counts)[1]
         if cause is not None:
             refused[cause] = refused.get(cause, 0) + 1
     return _reasons(plan, refused, best)

@@ -52,16 +52,14 @@ class Packer:
     def place_all(self, plans: Sequence[DemandPlan], policy: Policy | None, heuristic: Heuristic) -> None:
         """Constrained and SPREAD demands first, then the rest with `heuristic`; repeat while that helps."""
         by_size = sorted(plans, key=lambda p: (-p.size, p.index))
-        special = [p for p in by_size if p.demand.constraints or (policy or p.demand.policy) is Policy.SPREAD]
-        plain = [
-            p for p in by_size if not (p.demand.constraints or (policy or p.demand.policy) is Policy.SPREAD)
-        ]
+        special = [p for p in by_size if p.constraints or (policy or p.demand.policy) is Policy.SPREAD]
+        plain = [p for p in by_size if not (p.constraints or (policy or p.demand.policy) is Policy.SPREAD)]
         # Most constrained first: more constraints, then larger.
-        special.sort(key=lambda p: -len(p.demand.constraints))
+        special.sort(key=lambda p: -len(p.constraints))
         apps: dict[str, int] = {}
         for plan in plans:
             apps[plan.demand.app_id] = apps.get(plan.demand.app_id, 0) + 1
-        repeat = any(apps[p.demand.app_id] > 1 and p.demand.constraints for p in plans)
+        repeat = any(apps[p.demand.app_id] > 1 and p.constraints for p in plans)
         for plan in special:
             self._place_on_candidates(plan, policy or plan.demand.policy)
         if heuristic is Heuristic.BALANCED:
@@ -100,7 +98,7 @@ class Packer:
         counts = self.counts[demand.app_id]
         port_count = demand.port_count
         candidates = [
-            a for a in self.agents if all(static_ok(c, a.value_of(c.field)) for c in demand.constraints)
+            a for a in self.agents if all(static_ok(c, a.value_of(c.field)) for c in plan.constraints)
         ]
         # Rounds: constraint room can grow as other agents take instances (GROUP_BY), so an agent is
         # dropped only when its resources no longer fit one instance (they never grow within a call).
@@ -115,7 +113,7 @@ class Packer:
                 still.append(agent)
                 if not plan.remaining or counts.by_agent.get(agent.agent_id, 0) > level:
                     continue
-                n = min(fits, constraint_room(demand.constraints, agent, counts)[0], plan.remaining)
+                n = min(fits, constraint_room(plan.constraints, agent, counts)[0], plan.remaining)
                 if n and policy is Policy.SPREAD:
                     n = 1  # one per agent per round
                 if n:
@@ -140,7 +138,7 @@ class Packer:
         for agent in candidates:
             if (
                 fit_count(agent, plan.need, plan.demand.port_count)
-                and constraint_room(plan.demand.constraints, agent, counts)[0]
+                and constraint_room(plan.constraints, agent, counts)[0]
             ):
                 return by_agent.get(agent.agent_id, 0)
         return -1

@@ -33,7 +33,8 @@ def weights(agents: Sequence[AgentBin]) -> tuple[int, ...]:
 
 def weighted_size(vector: Sequence[int], w: Sequence[int]) -> int:
     """L1 norm of a resource vector, each dimension as a fraction of the largest agent (times SCALE)."""
-    return sum(v * wd for v, wd in zip(vector, w, strict=False))
+    # Written out: called once per agent and per demand on every `place` call.
+    return vector[0] * w[0] + vector[1] * w[1] + vector[2] * w[2] + vector[3] * w[3]
 
 
 def dominant_share(vector: Sequence[int], w: Sequence[int]) -> int:

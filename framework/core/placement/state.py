@@ -46,9 +46,10 @@ class AgentBin:
         self.role = offer.role
         self.attributes = offer.attributes
         self.offer_ids: list[str] = [offer.offer_id]
-        self.free: list[int] = list(offer.resources.scalars_milli())
-        self.ports: tuple[PortRange, ...] = offer.resources.ports
-        self.port_free = ranges_count(self.ports)
+        r = offer.resources
+        self.free: list[int] = [r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli]
+        self.ports: tuple[PortRange, ...] = r.ports
+        self.port_free = ranges_count(r.ports) if r.ports else 0
         # demand index -> [instances placed here, host ports of each instance]
         self.placed: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
         self.sort_key = 0
@@ -88,7 +89,7 @@ def build_bins(offers: Sequence[Offer]) -> list[AgentBin]:
 class DemandPlan:
     """One demand being placed: its per-instance needs as integers, and how many are still to place."""
 
-    __slots__ = ("demand", "index", "need", "remaining", "size", "vector")
+    __slots__ = ("constraints", "demand", "index", "need", "remaining", "size", "vector")
 
     def __init__(self, index: int, demand: Demand) -> None:
         self.index = index
@@ -98,6 +99,8 @@ class DemandPlan:
         # Only the dimensions the demand uses matter for "how many fit": skip the zeros once, here.
         self.need: tuple[tuple[int, int], ...] = tuple((d, v) for d, v in enumerate(self.vector) if v)
         self.remaining = demand.count
+        # The constraints of every pending version of the app (see `app_constraints`).
+        self.constraints: tuple[Constraint, ...] = demand.constraints
         self.size = 0  # set by the packer: the demand's weighted size, used to order and to prune
 
 
@@ -183,7 +186,7 @@ def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts) -> None
         agent.port_free -= n * port_count
         entry[1].extend(ports[i * port_count : (i + 1) * port_count] for i in range(n))
     plan.remaining -= n
-    counts.record(agent, plan.demand.constraints, n)
+    counts.record(agent, plan.constraints, n)
 
 
 def seed_offered_values(
@@ -198,3 +201,18 @@ def seed_offered_values(
                     value = agent.value_of(constraint.field)
                     if value is not None:
                         groups.setdefault(value, 0)
+
+
+def app_constraints(plans: Sequence[DemandPlan]) -> None:
+    """Give every plan the union of the constraints of all pending versions of its app.
+
+    Constraints count every task of the app, so a version without a constraint placed beside one
+    with it (two versions pending during a rollout) would break the other's count; holding them all
+    to the union keeps every stated constraint true over everything this call places.
+    """
+    union: dict[str, list[Constraint]] = {}
+    for plan in plans:
+        merged = union.setdefault(plan.demand.app_id, [])
+        merged.extend(c for c in plan.demand.constraints if c not in merged)
+    for plan in plans:
+        plan.constraints = tuple(union[plan.demand.app_id])
