@@ -52,6 +52,7 @@ from framework.core.effects import (
     Effect,
     MesosCall,
     Persist,
+    RecordEvent,
     Revive,
     Suppress,
     TaskRecord,
@@ -84,6 +85,7 @@ MAX_CONCURRENT_ACKS = 16  # below the client's connection pool (64), so offers a
 TICK_EVERY = 1.0  # at least this often, even when the core names no deadline
 METRICS_EVERY = 1.0  # O(tasks) gauges are refreshed at most this often
 READY_PING_TIMEOUT = 2.0
+_LOG_RESERVED = frozenset({"event", "app_id", "task_id", "message", "level", "timestamp"})
 
 
 class CallSender(Protocol):
@@ -269,6 +271,17 @@ class Driver:
             self._failed = f"the state store failed: {exc}"
             self._log.error("store_write_failed", error=str(exc))
             raise
+        for effect in effects:
+            if isinstance(effect, RecordEvent):
+                # The event log is also the operator's log: one line per lifecycle fact, bound to
+                # the app and task it concerns (only after it is durable, so logs never run ahead).
+                self._log.info(
+                    effect.kind,
+                    app_id=effect.app_id,
+                    task_id=effect.task_id,
+                    message=effect.message,
+                    **{k: v for k, v in effect.details if k not in _LOG_RESERVED},
+                )
 
     async def _send_calls(self, calls: list[MesosCall]) -> None:
         pending: list[asyncio.Task[None]] = []
