@@ -14,8 +14,10 @@ Nothing else in the harness touches protobuf serialization or JSON.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -72,19 +74,23 @@ def call_to_dict(call: scheduler_pb2.Call) -> dict[str, Any]:
 
 
 class OutEvent:
-    """One scheduler event; `encode` renders and frames it once per encoding and caches the bytes."""
+    """One scheduler event; `encode` renders and frames it once per encoding and caches the bytes.
 
-    __slots__ = ("_json", "_proto", "_proto_factory", "_rendered", "type")
+    `payloads` may supply a faster renderer per encoding (OFFERS does); otherwise the protobuf
+    message from `proto_factory` is serialized, or printed as Mesos JSON.
+    """
+
+    __slots__ = ("_payloads", "_proto", "_proto_factory", "_rendered", "type")
 
     def __init__(
         self,
         type_: str,
         proto_factory: Callable[[], scheduler_pb2.Event],
-        json_factory: Callable[[], dict[str, Any]] | None = None,
+        payloads: Mapping[Encoding, Callable[[], bytes]] | None = None,
     ) -> None:
         self.type = type_
         self._proto_factory = proto_factory
-        self._json = json_factory
+        self._payloads = payloads or {}
         self._proto: scheduler_pb2.Event | None = None
         self._rendered: dict[Encoding, bytes] = {}
 
@@ -93,16 +99,19 @@ class OutEvent:
             self._proto = self._proto_factory()
         return self._proto
 
+    def payload(self, encoding: Encoding) -> bytes:
+        """The unframed event bytes in `encoding`."""
+        fast = self._payloads.get(encoding)
+        if fast is not None:
+            return fast()
+        if encoding is Encoding.PROTOBUF:
+            return self.proto().SerializeToString()
+        return jsoncodec.dumps(self.proto())
+
     def encode(self, encoding: Encoding) -> bytes:
         framed = self._rendered.get(encoding)
         if framed is None:
-            if encoding is Encoding.PROTOBUF:
-                payload = self.proto().SerializeToString()
-            elif self._json is not None:
-                payload = json.dumps(self._json(), separators=(",", ":"), ensure_ascii=False).encode()
-            else:
-                payload = jsoncodec.dumps(self.proto())
-            framed = self._rendered[encoding] = recordio.encode(payload)
+            framed = self._rendered[encoding] = recordio.encode(self.payload(encoding))
         return framed
 
 
@@ -247,7 +256,12 @@ class OfferView:
 
 
 def offers_event(offers: Sequence[OfferView], refinement: bool) -> OutEvent:
-    """An OFFERS event. Without RESERVATION_REFINEMENT resources carry the pre-refinement `role: "*"`."""
+    """An OFFERS event. Without RESERVATION_REFINEMENT resources carry the pre-refinement `role: "*"`.
+
+    The fast renderers assemble the event from per-offer pieces cached by agent and by amount
+    (most agents look alike), as JSON text and as concatenated protobuf encodings; concatenated
+    serialized messages parse as their merge, so the bytes equal those of `build()`.
+    """
 
     def build() -> scheduler_pb2.Event:
         event = scheduler_pb2.Event(type=scheduler_pb2.Event.OFFERS)
@@ -256,27 +270,54 @@ def offers_event(offers: Sequence[OfferView], refinement: bool) -> OutEvent:
             _fill_offer(add(), view, refinement)
         return event
 
-    def as_json() -> dict[str, Any]:
-        return {"type": "OFFERS", "offers": {"offers": [_offer_json(v, refinement) for v in offers]}}
+    def as_json() -> bytes:
+        body = ",".join(_offer_json_text(v, refinement) for v in offers)
+        return ('{"type":"OFFERS","offers":{"offers":[' + body + "]}}").encode()
 
-    return OutEvent("OFFERS", build, as_json)
+    def as_protobuf() -> bytes:
+        inner = b"".join(_field(1, _offer_bytes(v, refinement)) for v in offers)
+        return _OFFERS_TYPE + _field(3, inner)
+
+    return OutEvent("OFFERS", build, {Encoding.JSON: as_json, Encoding.PROTOBUF: as_protobuf})
+
+
+# Event.type = OFFERS (field 1, varint 2).
+_OFFERS_TYPE = b"\x08\x02"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, data: bytes) -> bytes:
+    """A length-delimited field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
 def _fill_offer(o: mesos_pb2.Offer, view: OfferView, refinement: bool) -> None:
     o.id.value = view.offer_id
     o.framework_id.value = view.framework_id
     o.agent_id.value = view.agent_id
-    o.hostname = view.hostname
-    o.url.scheme = "http"
-    o.url.address.hostname = view.hostname
-    o.url.address.port = view.port
-    o.url.path = "/slave(1)"
+    _fill_agent_part(o, view.hostname, view.port, view.attributes)
     fill_resources(o.resources, view.resources, view.role, refinement)
-    for attribute in view.attributes:
-        _fill_attribute(o.attributes.add(), attribute)
     for executor_id in view.executor_ids:
         o.executor_ids.add().value = executor_id
     o.allocation_info.role = view.role
+
+
+def _fill_agent_part(o: mesos_pb2.Offer, hostname: str, port: int, attributes: Sequence[Attribute]) -> None:
+    o.hostname = hostname
+    o.url.scheme = "http"
+    o.url.address.hostname = hostname
+    o.url.address.port = port
+    o.url.path = "/slave(1)"
+    for attribute in attributes:
+        _fill_attribute(o.attributes.add(), attribute)
 
 
 def fill_resources(out: Any, resources: Resources, role: str, refinement: bool) -> None:
@@ -320,12 +361,80 @@ def _fill_attribute(a: mesos_pb2.Attribute, attribute: Attribute) -> None:
             a.ranges.range.add(begin=begin, end=end)
 
 
-def _offer_json(view: OfferView, refinement: bool) -> dict[str, Any]:
-    alloc = {"role": view.role}
-    resources: list[dict[str, Any]] = []
+ResourcesKey = tuple[
+    tuple[tuple[str, int], ...],
+    tuple[tuple[str, tuple[tuple[int, int], ...]], ...],
+    tuple[tuple[str, tuple[str, ...]], ...],
+]
+
+
+def _resources_key(resources: Resources) -> ResourcesKey:
+    return (
+        tuple(sorted(resources.scalars.items())),
+        tuple(sorted(resources.ranges.items())),
+        tuple(sorted((k, tuple(sorted(v))) for k, v in resources.sets.items())),
+    )
+
+
+def _from_key(key: ResourcesKey) -> Resources:
+    return Resources(dict(key[0]), dict(key[1]), {k: frozenset(v) for k, v in key[2]})
+
+
+@functools.lru_cache(maxsize=65536)
+def _agent_bytes(hostname: str, port: int, attributes: tuple[Attribute, ...]) -> bytes:
+    o = mesos_pb2.Offer()
+    _fill_agent_part(o, hostname, port, attributes)
+    return o.SerializePartialToString()
+
+
+@functools.lru_cache(maxsize=65536)
+def _resources_bytes(key: ResourcesKey, role: str, refinement: bool) -> bytes:
+    o = mesos_pb2.Offer()
+    fill_resources(o.resources, _from_key(key), role, refinement)
+    return o.SerializePartialToString()
+
+
+def _offer_bytes(view: OfferView, refinement: bool) -> bytes:
+    o = mesos_pb2.Offer()
+    o.id.value = view.offer_id
+    o.framework_id.value = view.framework_id
+    o.agent_id.value = view.agent_id
+    for executor_id in view.executor_ids:
+        o.executor_ids.add().value = executor_id
+    o.allocation_info.role = view.role
+    return (
+        o.SerializePartialToString()
+        + _agent_bytes(view.hostname, view.port, tuple(view.attributes))
+        + _resources_bytes(_resources_key(view.resources), view.role, refinement)
+    )
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:*/ -]*")
+
+
+def _q(text: str) -> str:
+    """A JSON string literal; ids we generate need no escaping, so skip the encoder for them."""
+    if _PLAIN.fullmatch(text):
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def _agent_json(agent_id: str, hostname: str, port: int, attributes: tuple[Attribute, ...]) -> str:
+    url = {"scheme": "http", "address": {"hostname": hostname, "port": port}, "path": "/slave(1)"}
+    parts = [f'"agent_id":{{"value":{_q(agent_id)}}}', f'"hostname":{_q(hostname)}', f'"url":{_compact(url)}']
+    if attributes:
+        parts.append(f'"attributes":{_compact([_attribute_json(a) for a in attributes])}')
+    return ",".join(parts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _resources_json(key: ResourcesKey, role: str, refinement: bool) -> str:
+    alloc = {"role": role}
     extra: dict[str, Any] = {} if refinement else {"role": "*"}
-    for name, value in sorted(view.resources.scalars.items()):
-        resources.append(
+    out: list[dict[str, Any]] = []
+    for name, value in key[0]:
+        out.append(
             {
                 "name": name,
                 "type": "SCALAR",
@@ -334,33 +443,33 @@ def _offer_json(view: OfferView, refinement: bool) -> dict[str, Any]:
                 "allocation_info": alloc,
             }
         )
-    for name, intervals in sorted(view.resources.ranges.items()):
+    for name, intervals in key[1]:
         rng = [{"begin": b, "end": e} for b, e in intervals]
-        resources.append(
+        out.append(
             {"name": name, "type": "RANGES", "ranges": {"range": rng}, **extra, "allocation_info": alloc}
         )
-    for name, items in sorted(view.resources.sets.items()):
-        resources.append(
-            {"name": name, "type": "SET", "set": {"item": sorted(items)}, **extra, "allocation_info": alloc}
+    for name, items in key[2]:
+        out.append(
+            {"name": name, "type": "SET", "set": {"item": list(items)}, **extra, "allocation_info": alloc}
         )
-    out: dict[str, Any] = {
-        "id": {"value": view.offer_id},
-        "framework_id": {"value": view.framework_id},
-        "agent_id": {"value": view.agent_id},
-        "hostname": view.hostname,
-        "url": {
-            "scheme": "http",
-            "address": {"hostname": view.hostname, "port": view.port},
-            "path": "/slave(1)",
-        },
-        "resources": resources,
-    }
-    if view.attributes:
-        out["attributes"] = [_attribute_json(a) for a in view.attributes]
+    return _compact(out)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _offer_json_text(view: OfferView, refinement: bool) -> str:
+    parts = [
+        f'{{"id":{{"value":{_q(view.offer_id)}}}',
+        f'"framework_id":{{"value":{_q(view.framework_id)}}}',
+        _agent_json(view.agent_id, view.hostname, view.port, tuple(view.attributes)),
+        '"resources":' + _resources_json(_resources_key(view.resources), view.role, refinement),
+    ]
     if view.executor_ids:
-        out["executor_ids"] = [{"value": e} for e in view.executor_ids]
-    out["allocation_info"] = alloc
-    return out
+        parts.append('"executor_ids":' + _compact([{"value": e} for e in view.executor_ids]))
+    parts.append(f'"allocation_info":{{"role":{_q(view.role)}}}}}')
+    return ",".join(parts)
 
 
 def _attribute_json(attribute: Attribute) -> dict[str, Any]:

@@ -33,10 +33,9 @@ async def test_item_57_standby_redirects_to_the_leader(
         await stream.next("SUBSCRIBED")
         assert len(leader.master.frameworks) == 1 and standby.master.frameworks == {}
         standby.become_leader()
-        status, _ = await client.post(
-            {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info()}}
-        )
-        assert status == 200
+        own = await client.subscribe()
+        assert str(own.response.url).startswith(standby.url)
+        await own.next("SUBSCRIBED")
         await client.close()
         for h in (leader, standby):
             assert h.errors == [] and h.violations == []
