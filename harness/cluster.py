@@ -2,7 +2,8 @@
 
 `--agent-attributes "rack:r{i%3};zone:z{i//4}"` and `--hostname-template "agent{i}.example"` are
 templates over the agent index `i` (0-based). The expressions inside braces may use `i`, integer
-literals, + - * // % and parentheses; nothing else is evaluated. Attribute values follow the Mesos
+literals, + - * // % and parentheses; nothing else is evaluated. `{{` and `}}` stand for literal
+braces, as in str.format (a set attribute: `disks:{{a,b}}`). Attribute values follow the Mesos
 agent's `--attributes` syntax: `[a-b,...]` ranges, `{x,y}` sets, numbers are scalars, the rest text.
 
 Pure parsing; errors raise ClusterSpecError with a message that names the offending part (the
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from harness.model import Attribute
 from harness.resources import ResourceSpecError, normalize_ranges, parse_resources
 
-_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+# `{{` and `}}` are literal braces (set attributes: "disks:{{a,b}}"); `{expr}` is evaluated.
+_TEMPLATE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _OPS: dict[type[ast.operator], Callable[[int, int], int]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -57,6 +59,8 @@ def check_template(template: str) -> None:
 
 def expand(template: str, i: int) -> str:
     def replace(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)[0]
         source = match.group(1).strip()
         try:
             tree = ast.parse(source, mode="eval")

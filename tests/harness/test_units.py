@@ -1,0 +1,338 @@
+"""Unit tests of the harness' pure parts on virtual time: resources, allocator, status update
+manager, simulated executors, the OFFERS fast paths and the cluster templates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness import codec
+from harness.agent import Agent
+from harness.allocator import Allocator
+from harness.clock import ManualClock
+from harness.cluster import ClusterSpecError, expand, parse_attributes
+from harness.model import (
+    Attribute,
+    ExecutorKind,
+    ExecutorSpec,
+    FrameworkSpec,
+    HealthCheckSpec,
+    Source,
+    Status,
+    TaskSpec,
+    TaskState,
+)
+from harness.resources import EMPTY, Resources, ResourceSpecError, parse_resources
+from harness.simulation import SimulatedRuntime, SimulationTimings
+from harness.updates import StatusUpdateManager
+from proto import jsoncodec
+from proto.mesos.v1.scheduler import scheduler_pb2
+
+# -- resources --------------------------------------------------------------------------------------
+
+
+def test_scalars_are_fixed_point_thousandths() -> None:
+    a = Resources.of({"cpus": 0.1}) + Resources.of({"cpus": 0.2})
+    assert a.scalars["cpus"] == 300  # 0.1 + 0.2 == 0.3 exactly
+    assert Resources.of({"cpus": 0.0004}).is_empty()  # rounds to zero: does not exist
+    assert (Resources.of({"cpus": 1}) - Resources.of({"cpus": 2})).is_empty()  # saturating
+
+
+def test_ranges_and_sets() -> None:
+    have = parse_resources("ports:[31000-31010,31011-31020];disks:{a,b}")
+    assert have.ranges["ports"] == ((31000, 31020),)  # coalesced
+    take = Resources.of(ranges={"ports": [(31005, 31006)]}, sets={"disks": ["a"]})
+    assert have.contains(take)
+    left = have - take
+    assert left.ranges["ports"] == ((31000, 31004), (31007, 31020))
+    assert left.sets["disks"] == frozenset({"b"})
+    assert not left.contains(take)
+    assert take.overlaps(have) and not take.overlaps(left)
+
+
+@pytest.mark.parametrize(
+    "text", ["cpus", "cpus:x", "cpus:-1", "ports:[5-1]", "ports:[1-2", "cpus(r):1", "a:1;a:2"]
+)
+def test_resource_text_errors(text: str) -> None:
+    with pytest.raises(ResourceSpecError):
+        parse_resources(text)
+
+
+amounts = st.builds(
+    Resources.of,
+    st.dictionaries(st.sampled_from(["cpus", "mem", "gpus"]), st.floats(0, 1000, allow_nan=False)),
+    st.dictionaries(
+        st.just("ports"), st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)).map(sorted).map(tuple))
+    ),
+)
+
+
+@given(amounts, amounts)
+def test_property_add_then_subtract_is_identity(a: Resources, b: Resources) -> None:
+    total = a + b
+    assert total.contains(a) and total.contains(b)
+    if not a.overlaps(b):
+        assert (total - b) == a
+
+
+# -- allocator --------------------------------------------------------------------------------------
+
+
+def allocator_with(agents: int, clock: ManualClock | None = None) -> tuple[Allocator, ManualClock]:
+    clock = clock or ManualClock()
+    allocator = Allocator(clock, allocation_interval=1.0)
+    for i in range(agents):
+        allocator.add_agent(f"a{i}", Resources.of({"cpus": 4, "mem": 4096}))
+    return allocator, clock
+
+
+def test_each_agent_goes_whole_to_one_framework_and_role_fairly() -> None:
+    allocator, _ = allocator_with(4)
+    allocator.add_framework("f1", ["*"], [], active=True)
+    allocator.add_framework("f2", ["*"], [], active=True)
+    allocations = allocator.allocate()
+    assert len(allocations) == 4
+    assert sorted(a.framework_id for a in allocations) == ["f1", "f1", "f2", "f2"]  # DRF alternates
+    assert all(a.resources == Resources.of({"cpus": 4, "mem": 4096}) for a in allocations)
+    assert allocator.allocate() == []  # nothing left until something comes back
+
+
+def test_filter_applies_only_while_free_is_a_subset_of_what_was_refused() -> None:
+    allocator, _ = allocator_with(1)
+    allocator.add_framework("f", ["*"], [], active=True)
+    [offer] = allocator.allocate()
+    used = Resources.of({"cpus": 1, "mem": 1024})
+    # ACCEPT used 1 cpu, the rest was refused for an hour.
+    allocator.recover("f", "*", "a0", offer.resources - used, 3600.0, install_filter=True)
+    assert allocator.allocate() == []
+    allocator.recover("f", "*", "a0", used)  # the task ended: more is free than was refused
+    [again] = allocator.allocate()
+    assert again.resources == offer.resources
+
+
+def test_suppress_revive_and_inactive_frameworks() -> None:
+    allocator, _ = allocator_with(1)
+    allocator.add_framework("f", ["a", "b"], ["a"], active=True)
+    [offer] = allocator.allocate()
+    assert offer.role == "b"
+    allocator.recover("f", "b", "a0", offer.resources, 3600.0, install_filter=True)
+    allocator.suppress("f", ["b"])
+    assert allocator.allocate() == []
+    allocator.revive("f", ["a"])
+    assert [o.role for o in allocator.allocate()] == ["a"]
+    allocator.remove_agent("a0")
+    allocator.add_agent("a1", Resources.of({"cpus": 1}))
+    allocator.set_active("f", False)
+    assert allocator.allocate() == []
+
+
+def test_tiny_leftovers_are_not_offered() -> None:
+    allocator, _ = allocator_with(0)
+    allocator.add_agent("a", Resources.of({"cpus": 0.005, "mem": 31, "disk": 100}))
+    allocator.add_framework("f", ["*"], [], active=True)
+    assert allocator.allocate() == []
+
+
+# -- status update manager -------------------------------------------------------------------------
+
+
+def status(task_id: str, state: TaskState, n: int) -> Status:
+    return Status(task_id, state, Source.SOURCE_EXECUTOR, uuid=n.to_bytes(16, "big"))
+
+
+def test_one_in_flight_and_exponential_backoff_capped() -> None:
+    clock = ManualClock()
+    sent: list[tuple[float, str, TaskState]] = []
+    done: list[str] = []
+    manager = StatusUpdateManager(
+        clock,
+        lambda f, s, latest: sent.append((clock.monotonic(), s.state.value, latest)),
+        lambda f, t: done.append(t),
+        (10.0, 600.0),
+    )
+    manager.update("f", status("t", TaskState.TASK_STARTING, 1))
+    manager.update("f", status("t", TaskState.TASK_RUNNING, 2))
+    clock.advance(2000)
+    times = [round(t - 1000) for t, _, _ in sent]
+    assert times == [0, 10, 30, 70, 150, 310, 630, 1230, 1830]  # 10, 20, 40 ... capped at 600
+    assert {s for _, s, _ in sent} == {"TASK_STARTING"}  # never the next one before the ack
+    assert all(
+        latest is TaskState.TASK_RUNNING for _, _, latest in sent[1:]
+    )  # resends carry the newest state
+    assert not manager.acknowledge("f", "t", (2).to_bytes(16, "big"))  # not the one in flight
+    assert manager.acknowledge("f", "t", (1).to_bytes(16, "big"))
+    assert sent[-1][1] == "TASK_RUNNING"
+    manager.update("f", status("t", TaskState.TASK_FINISHED, 3))
+    assert manager.acknowledge("f", "t", (2).to_bytes(16, "big"))
+    assert manager.acknowledge("f", "t", (3).to_bytes(16, "big"))
+    assert done == ["t"] and manager.unacknowledged() == 0
+
+
+def test_paused_manager_holds_and_resends_on_resume() -> None:
+    clock = ManualClock()
+    sent: list[str] = []
+    manager = StatusUpdateManager(
+        clock, lambda f, s, latest: sent.append(s.task_id), lambda f, t: None, (1.0, 4.0)
+    )
+    manager.pause()
+    manager.update("f", status("t", TaskState.TASK_STARTING, 1))
+    clock.advance(100)
+    assert sent == []
+    manager.resume()
+    assert sent == ["t"]
+
+
+# -- simulated executors ---------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.statuses: list[Status] = []
+        self.exits: list[tuple[str, int]] = []
+
+    def task_status(self, framework_id: str, status: Status) -> None:
+        self.statuses.append(status)
+
+    def executor_exited(self, framework_id: str, executor_id: str, status: int) -> None:
+        self.exits.append((executor_id, status))
+
+    def executor_message(self, framework_id: str, executor_id: str, data: bytes) -> None:
+        raise AssertionError("no messages expected")
+
+    def states(self, task_id: str) -> list[tuple[str, bool | None]]:
+        return [(s.state.value, s.healthy) for s in self.statuses if s.task_id == task_id]
+
+
+FW = FrameworkSpec("f", "fw", frozenset())
+
+
+def spec(task_id: str, behaviour: str = "", **extra: Any) -> TaskSpec:
+    return TaskSpec(
+        task_id,
+        "f",
+        extra.pop("executor_id", task_id),
+        task_id,
+        "*",
+        EMPTY,
+        {"harness.behaviour": behaviour},
+        **extra,
+    )
+
+
+def test_health_check_grace_period_and_kill_after_consecutive_failures() -> None:
+    clock, recorder = ManualClock(), Recorder()
+    runtime = SimulatedRuntime(clock, recorder, SimulationTimings())
+    hc = HealthCheckSpec(delay=0.0, interval=1.0, consecutive_failures=2, grace_period=2.5)
+    # Unhealthy from the start: failures inside the 2.5 s grace period are ignored.
+    runtime.launch(
+        FW,
+        ExecutorSpec("t", "f", ExecutorKind.COMMAND, "*", EMPTY),
+        [spec("t", "unhealthy:0", health_check=hc)],
+    )
+    clock.advance(10)
+    assert recorder.states("t") == [
+        ("TASK_STARTING", None),
+        ("TASK_RUNNING", None),
+        ("TASK_RUNNING", False),  # t=3: first failure after the grace period
+        ("TASK_RUNNING", False),  # t=4: second -> killed
+        ("TASK_KILLED", False),
+    ]
+    assert recorder.exits == [("t", 1)]
+
+
+def test_max_completion_time_and_group_cascade() -> None:
+    clock, recorder = ManualClock(), Recorder()
+    runtime = SimulatedRuntime(clock, recorder, SimulationTimings())
+    runtime.launch(
+        FW, ExecutorSpec("x", "f", ExecutorKind.COMMAND, "*", EMPTY), [spec("x", max_completion_time=5.0)]
+    )
+    pod = ExecutorSpec("pod", "f", ExecutorKind.DEFAULT, "*", EMPTY)
+    group = ("a", "b")
+    runtime.launch(
+        FW,
+        pod,
+        [
+            spec("a", "fail:1", executor_id="pod", group=group, kind=ExecutorKind.DEFAULT),
+            spec("b", executor_id="pod", group=group, kind=ExecutorKind.DEFAULT),
+        ],
+    )
+    clock.advance(10)
+    failed = [s for s in recorder.statuses if s.task_id == "x"][-1]
+    assert (failed.state, failed.reason) == (TaskState.TASK_FAILED, "REASON_MAX_COMPLETION_TIME_REACHED")
+    assert recorder.states("a")[-1] == ("TASK_FAILED", None)
+    assert recorder.states("b")[-1] == ("TASK_KILLED", None)  # the default executor kills the rest
+    assert ("pod", 1) in recorder.exits
+
+
+def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
+    clock = ManualClock()
+    agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 1}))
+    agent.runtime = SimulatedRuntime(clock, agent)
+    forwarded: list[Status] = []
+
+    class Link:
+        def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
+            forwarded.append(status)
+
+        def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
+            raise AssertionError("command executors are not reported")
+
+        def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
+            raise AssertionError("unexpected")
+
+    agent.register(Link())
+    agent.run(FW, ExecutorSpec("t", "f", ExecutorKind.COMMAND, "*", EMPTY), [spec("t", "finish:1")])
+    clock.advance(5)
+    while forwarded and forwarded[-1].state is not TaskState.TASK_FINISHED:
+        last = forwarded[-1]
+        assert last.uuid is not None and len(last.uuid) == 16
+        assert (last.agent_id, last.executor_id) == ("agent-1", "t")
+        agent.acknowledge("f", "t", last.uuid)
+    final = forwarded[-1]
+    assert final.uuid is not None
+    agent.acknowledge("f", "t", final.uuid)
+    assert agent.tasks == {} and [t.state for t in agent.completed] == [TaskState.TASK_FINISHED]
+
+
+# -- codec ------------------------------------------------------------------------------------------
+
+
+def views(refinement_roles: str = "*") -> list[codec.OfferView]:
+    attrs = [
+        Attribute("rack", "r1"),
+        Attribute("level", 3.0),
+        Attribute("ids", ((1, 5),)),
+        Attribute("tags", frozenset({"x", "y"})),
+    ]
+    res = parse_resources("cpus:1.5;mem:100;ports:[1-2,5-9];disks:{a,b};gpus:1")
+    return [
+        codec.OfferView("o1", "f", "a1", "host-1", 5051, refinement_roles, res, attrs, ["e1", "e2"]),
+        codec.OfferView("o2", "f", "a2", 'h\u00e9llo "q"', 5052, refinement_roles, EMPTY + res, [], []),
+    ]
+
+
+@pytest.mark.parametrize("refinement", [False, True])
+def test_offers_fast_paths_equal_the_protobuf_rendering(refinement: bool) -> None:
+    event = codec.offers_event(views("web"), refinement)
+    reference = event.proto()
+    assert scheduler_pb2.Event.FromString(event.payload(codec.Encoding.PROTOBUF)) == reference
+    assert json.loads(event.payload(codec.Encoding.JSON)) == jsoncodec.to_dict(reference)
+
+
+# -- cluster templates ------------------------------------------------------------------------------
+
+
+def test_templates_and_attributes() -> None:
+    assert expand("rack:r{i%3};zone:z{i // 2 + 1}", 7) == "rack:r1;zone:z4"
+    attrs = parse_attributes(expand("rack:r{i};level:{i*2};ports:[1-3];s:{{a,b}}", 2))
+    assert [a.value for a in attrs] == ["r2", 4.0, ((1, 3),), frozenset({"a", "b"})]
+    with pytest.raises(ClusterSpecError):
+        expand("{__import__('os')}", 0)
+    with pytest.raises(ClusterSpecError):
+        expand("{i % 0}", 1)
+    with pytest.raises(ClusterSpecError):
+        parse_attributes("rack")
