@@ -48,37 +48,52 @@ class Cluster:
 
 
 class _SegmentTree:
-    """Max free cpus and max free mem per subtree; finds the leftmost agent that fits both."""
+    """Per subtree: max free cpus, max free mem, and max normalised cpus+mem of one agent.
+
+    Finds the leftmost agent that fits both. The two maxima alone may come from different agents,
+    which sends the search into subtrees where nothing fits; the third (a necessary condition on a
+    single agent) prunes most of those.
+    """
 
     def __init__(self, cluster: Cluster) -> None:
         n = len(cluster.cpu)
         self.size = 1
         while self.size < max(1, n):
             self.size *= 2
+        self.w_cpu, self.w_mem = SCALE // cluster.capacity[0], SCALE // cluster.capacity[1]
         self.cpu = [-1] * (2 * self.size)
         self.mem = [-1] * (2 * self.size)
-        self.cpu[self.size : self.size + n] = cluster.cpu
-        self.mem[self.size : self.size + n] = cluster.mem
+        self.sum = [-1] * (2 * self.size)
+        for agent in range(n):
+            self._leaf(agent, cluster.cpu[agent], cluster.mem[agent])
         for i in range(self.size - 1, 0, -1):
-            self.cpu[i] = max(self.cpu[2 * i], self.cpu[2 * i + 1])
-            self.mem[i] = max(self.mem[2 * i], self.mem[2 * i + 1])
+            self._pull(i)
+
+    def _leaf(self, agent: int, cpu: int, mem: int) -> None:
+        i = agent + self.size
+        self.cpu[i], self.mem[i], self.sum[i] = cpu, mem, cpu * self.w_cpu + mem * self.w_mem
+
+    def _pull(self, i: int) -> None:
+        left, right = 2 * i, 2 * i + 1
+        self.cpu[i] = max(self.cpu[left], self.cpu[right])
+        self.mem[i] = max(self.mem[left], self.mem[right])
+        self.sum[i] = max(self.sum[left], self.sum[right])
 
     def update(self, agent: int, cpu: int, mem: int) -> None:
-        i = agent + self.size
-        self.cpu[i], self.mem[i] = cpu, mem
-        i //= 2
+        self._leaf(agent, cpu, mem)
+        i = (agent + self.size) // 2
         while i:
-            self.cpu[i] = max(self.cpu[2 * i], self.cpu[2 * i + 1])
-            self.mem[i] = max(self.mem[2 * i], self.mem[2 * i + 1])
+            self._pull(i)
             i //= 2
 
     def leftmost(self, cpu: int, mem: int) -> int:
         """Leftmost leaf with both at least (cpu, mem), or -1. Depth first, left child first."""
         stack = [1]
-        tree_cpu, tree_mem, size = self.cpu, self.mem, self.size
+        tree_cpu, tree_mem, tree_sum, size = self.cpu, self.mem, self.sum, self.size
+        need = cpu * self.w_cpu + mem * self.w_mem
         while stack:
             i = stack.pop()
-            if tree_cpu[i] < cpu or tree_mem[i] < mem:
+            if tree_cpu[i] < cpu or tree_mem[i] < mem or tree_sum[i] < need:
                 continue
             if i >= size:
                 return i - size

@@ -314,9 +314,7 @@ def report(
         case = by_case[key]
         first = case[ENGINE]
         best = min(r.agents_used for r in case.values())
-        cells = [
-            f"**{_ratio(case[a])}**" if case[a].agents_used == best else _ratio(case[a]) for a in ALGORITHMS
-        ]
+        cells = [_cell(case.get(a), best) for a in ALGORITHMS]
         lines.append(
             f"| {first.workload} | {first.agents:,} | {first.mode} | {first.tasks:,} "
             f"| {first.lower_bound:,} | " + " | ".join(cells) + " |"
@@ -344,6 +342,13 @@ def report(
     if skipped:
         lines += ["", "Skipped: " + "; ".join(skipped)]
     return "\n".join(lines) + "\n"
+
+
+def _cell(r: Run | None, best: int) -> str:
+    """One algorithm's ratio in the comparison table: bold when best, "-" when not run."""
+    if r is None:
+        return "-"
+    return f"**{_ratio(r)}**" if r.agents_used == best else _ratio(r)
 
 
 def _ratio(r: Run) -> str:

@@ -108,7 +108,8 @@ def place(
     if len(set(keys)) != len(keys):
         raise ValueError("demands must have distinct (app_id, version) keys")
     agents = build_bins(offers)
-    counts = build_counts(demands, running)
+    tracked = {d.app_id for d in demands if d.constraints or (policy or d.policy) is Policy.SPREAD}
+    counts = build_counts(demands, running, tracked)
     seed_offered_values(counts, demands, agents)
     w = weights(agents)
     plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
@@ -122,7 +123,7 @@ def place(
             plan.demand.version,
             plan.demand.count - plan.remaining,
             plan.remaining,
-            diagnose(plan, agents, counts[plan.demand.app_id]),
+            diagnose(plan, agents, counts.get(plan.demand.app_id)),
         )
         for plan in plans
         if plan.remaining

@@ -149,7 +149,7 @@ class BalancedFill:
         while n:
             plan = members[cls.head]
             take = n if n < plan.remaining else plan.remaining
-            commit(agent, plan, take, counts[plan.demand.app_id])
+            commit(agent, plan, take, counts.get(plan.demand.app_id))
             n -= take
             if not plan.remaining:
                 cls.head += 1

@@ -79,7 +79,7 @@ class Packer:
         """Fill agents from the fullest that can hold an instance upwards, as many as fit on each."""
         index = self.index
         port_count = plan.demand.port_count
-        counts = self.counts[plan.demand.app_id]
+        counts = self.counts.get(plan.demand.app_id)
         touched: list[AgentBin] = []
         for position in range(index.start(plan.size), len(index.keys)):
             agent = index.agent_at(position)

@@ -13,7 +13,7 @@ randomised per process and would make the output non-deterministic), or do I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from framework.core.model import HOSTNAME, Constraint, ConstraintOperator, Demand, Offer, RunningTask
 from framework.core.resources import PortRange, normalize_ranges, ranges_count, take_ports
@@ -95,9 +95,13 @@ class DemandPlan:
         self.index = index
         self.demand = demand
         r = demand.resources
-        self.vector: tuple[int, int, int, int] = (r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli)
+        vector = self.vector = (r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli)
         # Only the dimensions the demand uses matter for "how many fit": skip the zeros once, here.
-        self.need: tuple[tuple[int, int], ...] = tuple((d, v) for d, v in enumerate(self.vector) if v)
+        self.need: tuple[tuple[int, int], ...] = (
+            ((0, vector[0]), (1, vector[1]))
+            if vector[0] and vector[1] and not vector[2] and not vector[3]
+            else tuple((d, v) for d, v in enumerate(vector) if v)
+        )
         self.remaining = demand.count
         # The constraints of every pending version of the app (see `app_constraints`).
         self.constraints: tuple[Constraint, ...] = demand.constraints
@@ -141,10 +145,17 @@ class AppCounts:
                     self.cluster[constraint.field] = value
 
 
-def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> dict[str, AppCounts]:
-    """Counters for every app with a pending demand, seeded with where its tasks already run."""
+def build_counts(
+    demands: Sequence[Demand], running: Iterable[RunningTask], tracked: Container[str]
+) -> dict[str, AppCounts]:
+    """Counters for the `tracked` apps (those with constraints or SPREAD), seeded with their running tasks.
+
+    Other apps need no counting: nothing about their placement depends on where their tasks are.
+    """
     fields: dict[str, list[str]] = {}
     for demand in demands:
+        if demand.app_id not in tracked:
+            continue
         app_fields = fields.setdefault(demand.app_id, [])
         for constraint in demand.constraints:
             if constraint.field not in app_fields:
@@ -157,6 +168,8 @@ def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> d
         values = [(f, task.hostname if f == HOSTNAME else task.attributes.get(f)) for f in app.fields]
         app.add(task.agent_id, values, 1)
     for demand in demands:
+        if demand.app_id not in counts:
+            continue
         app = counts[demand.app_id]
         for constraint in demand.constraints:
             if constraint.operator is ConstraintOperator.CLUSTER and constraint.value is None:
@@ -167,7 +180,7 @@ def build_counts(demands: Sequence[Demand], running: Iterable[RunningTask]) -> d
     return counts
 
 
-def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts) -> None:
+def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts | None) -> None:
     """Put `n` instances of `plan` on `agent`: shrink its free resources, take ports, count them.
 
     The caller has checked that they fit; this only records.
@@ -186,7 +199,8 @@ def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts) -> None
         agent.port_free -= n * port_count
         entry[1].extend(ports[i * port_count : (i + 1) * port_count] for i in range(n))
     plan.remaining -= n
-    counts.record(agent, plan.constraints, n)
+    if counts is not None:
+        counts.record(agent, plan.constraints, n)
 
 
 def seed_offered_values(
@@ -195,7 +209,7 @@ def seed_offered_values(
     """Make every offered value of a GROUP_BY field a known group (count 0), so balance sees it."""
     for demand in demands:
         for constraint in demand.constraints:
-            if constraint.operator is ConstraintOperator.GROUP_BY:
+            if constraint.operator is ConstraintOperator.GROUP_BY and demand.app_id in counts:
                 groups = counts[demand.app_id].fields[constraint.field]
                 for agent in agents:
                     value = agent.value_of(constraint.field)
