@@ -12,7 +12,7 @@ point): cpus in milli-cpus, mem in milli-MB. Tasks of one app share a size (an e
   4,000 x 0.07 cpu / 400 MB, Jenkins-like 5 x 0.1 cpu / 4,000 MB, Spark-like 20 x 1 cpu / 1,000 MB,
   in the ratio 4 : 500 : 50 of the original 80-agent run, apps arriving in a seeded random order,
   `APPS_PER_BATCH` apps per online batch (the apps submitted within one offer round).
-- churn: heavy-tail tasks; fill to 85% of the cluster, then steps of departures and arrivals that
+- churn: tasks sized as in uniform; fill to 85% of the cluster, then steps of departures and arrivals that
   keep the allocation of the bottleneck resource between 80% and 90%. Online it is run with the
   departures (no migration); offline packs the tasks still alive at the end from scratch.
 
@@ -172,9 +172,9 @@ def mesos_mix(agents: int, seed: int = 4, max_tasks: int = 100_000) -> Workload:
 
 
 def churn(agents: int, seed: int = 5, steps: int | None = None, max_tasks: int = 1_000_000) -> Workload:
-    """Heavy-tail tasks: fill to 85%, then each step some leave and new ones arrive, within 80-90%.
+    """Uniform-size tasks: fill to 85%, then each step some leave and new ones arrive, within 80-90%.
 
-    40 steps, or 10 on clusters over 1,000 agents (filling 10,000 agents alone takes 135,000 tasks).
+    40 steps, or 10 on clusters over 1,000 agents (filling 10,000 agents alone takes 63,000 tasks).
     """
     rng = random.Random(seed)
     steps = steps if steps is not None else (40 if agents <= 1_000 else 10)
@@ -192,7 +192,8 @@ def churn(agents: int, seed: int = 5, steps: int | None = None, max_tasks: int =
     def arrive(target: float) -> None:
         start = len(tasks)
         while allocation() < target and len(tasks) < max_tasks:
-            task = Task(len(tasks), int(cap[0] * _lognormal_share(rng)), int(cap[1] * _lognormal_share(rng)))
+            share_cpu, share_mem = rng.uniform(0.02, 0.25), rng.uniform(0.02, 0.25)
+            task = Task(len(tasks), int(cap[0] * share_cpu), int(cap[1] * share_mem))
             tasks.append(task)
             alive.append(task.app)
             sums[0] += task.cpus
@@ -237,12 +238,12 @@ def lower_bound(tasks: list[Task], capacity: tuple[int, int]) -> int:
     return max(-(-cpus // capacity[0]), -(-mem // capacity[1]))
 
 
-def identical(agents: int, apps: int = 200, seed: int = 6) -> Workload:
-    """Throughput workload: `apps` apps of 100-1,000 identical instances (cpus and mem 0.5-5% of an agent)."""
+def identical(agents: int, apps: int = 200, low: int = 100, high: int = 1000, seed: int = 6) -> Workload:
+    """Throughput workload: `apps` apps of `low`-`high` identical instances, each 0.5-5% of an agent."""
     rng = random.Random(seed)
     cap = (32 * CPU, 128 * GB)
     tasks: list[Task] = []
     for app in range(apps):
         cpus, mem = int(cap[0] * rng.uniform(0.005, 0.05)), int(cap[1] * rng.uniform(0.005, 0.05))
-        tasks.extend(Task(app, cpus, mem) for _ in range(rng.randint(100, 1000)))
-    return Workload("identical", agents, cap, tasks, [range(len(tasks))])
+        tasks.extend(Task(app, cpus, mem) for _ in range(rng.randint(low, high)))
+    return Workload(f"identical {apps} x {low}-{high}", agents, cap, tasks, [range(len(tasks))])

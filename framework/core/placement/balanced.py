@@ -145,6 +145,11 @@ class BalancedFill:
         if not cls.count:
             self.lookup.remove(cls)
         members, counts = cls.members, self.counts
+        if len(members) == 1:
+            # The common case (one demand per size): no need to walk the members.
+            plan = members[0]
+            commit(agent, plan, n, counts.get(plan.demand.app_id) if counts else None)
+            return n
         placed = n
         while n:
             plan = members[cls.head]

@@ -188,10 +188,12 @@ def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts | None) 
     free = agent.free
     for dim, need in plan.need:
         free[dim] -= need * n
-    entry = agent.placed.get(plan.index)
+    placed = agent.placed
+    entry = placed.get(plan.index)
     if entry is None:
-        entry = agent.placed[plan.index] = ([0], [])
-    entry[0][0] += n
+        entry = placed[plan.index] = ([n], [])
+    else:
+        entry[0][0] += n
     port_count = plan.demand.port_count
     if port_count:
         # Lowest free ports first: deterministic, and leaves the high end of the range in one piece.
