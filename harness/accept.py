@@ -200,12 +200,12 @@ def _apply(
     _normalise(op, fw.framework_id, ctx.role)
     if op.type == Operation.LAUNCH:
         for task in op.launch.task_infos:
-            error, consumed = launch_task_error(task, ctx, remaining)
+            error, consumed, own = launch_task_error(task, ctx, remaining)
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue
             remaining = remaining - consumed
-            _launch(master, fw, state, ctx.role, task)
+            _launch(master, fw, state, ctx.role, task, own)
         return remaining
     group = op.launch_group
     tasks = list(group.task_group.tasks)
@@ -241,7 +241,14 @@ def _normalise(op: mesos_pb2.Offer.Operation, framework_id: str, role: str) -> N
             task.executor.CopyFrom(group.executor)
 
 
-def _launch(master: Master, fw: Framework, state: AgentState, role: str, task: mesos_pb2.TaskInfo) -> None:
+def _launch(
+    master: Master,
+    fw: Framework,
+    state: AgentState,
+    role: str,
+    task: mesos_pb2.TaskInfo,
+    resources: Resources,
+) -> None:
     fid, tid = fw.framework_id, task.task_id.value
     if task.HasField("command"):
         executor = ExecutorSpec(tid, fid, ExecutorKind.COMMAND, role, EMPTY)
@@ -263,7 +270,7 @@ def _launch(master: Master, fw: Framework, state: AgentState, role: str, task: m
             )
             state.executors[(fid, eid)] = existing
         executor = existing
-    spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind)
+    spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind, resources=resources)
     master.add_task(fw, state, spec)
     master.to_agent(state.agent.agent_id, partial(state.agent.run, fw.spec(), executor, [spec]))
 

@@ -21,7 +21,7 @@ Must not: validate scheduler input (the master does), or know about HTTP or prot
 
 from __future__ import annotations
 
-import uuid as uuidlib
+import os
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +44,14 @@ from harness.updates import DEFAULT_RETRY, StatusUpdateManager
 
 # How many finished tasks an agent remembers for `Harness.tasks` after they are gone.
 COMPLETED_TASKS_KEPT = 1000
+
+
+def random_uuid() -> bytes:
+    """16 random bytes shaped as a version-4 UUID, like the agent's id::UUID::random()."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return bytes(raw)
 
 
 class MasterLink(Protocol):
@@ -233,7 +241,7 @@ class Agent:
             agent_id=self.agent_id,
             executor_id=status.executor_id or task.spec.executor_id,
             timestamp=status.timestamp if status.timestamp is not None else self.clock.time(),
-            uuid=status.uuid if status.uuid is not None else uuidlib.uuid4().bytes,
+            uuid=status.uuid if status.uuid is not None else random_uuid(),
             healthy=status.healthy,
         )
         self.updates.update(framework_id, stamped)

@@ -17,7 +17,6 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -73,12 +72,12 @@ class LoopClock:
             self._on_error(exc)
 
 
-@dataclass(order=True, slots=True)
 class _Entry:
-    when: float
-    seq: int
-    callback: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -92,7 +91,8 @@ class ManualClock:
     ) -> None:
         self._now = start
         self._wall_offset = wall_offset
-        self._heap: list[_Entry] = []
+        # (due time, sequence, entry): tuples compare in C, which matters with 100,000 timers.
+        self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
         self._on_error = on_error
 
@@ -103,13 +103,13 @@ class ManualClock:
         return self._now + self._wall_offset
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        entry = _Entry(self._now + max(0.0, delay), next(self._seq), callback)
-        heapq.heappush(self._heap, entry)
+        entry = _Entry(callback)
+        heapq.heappush(self._heap, (self._now + max(0.0, delay), next(self._seq), entry))
         return entry
 
     def pending(self) -> int:
         """How many timers are scheduled and not cancelled."""
-        return sum(1 for e in self._heap if not e.cancelled)
+        return sum(1 for _, _, e in self._heap if not e.cancelled)
 
     def run_ready(self) -> None:
         """Run every callback due now, including ones they schedule for now."""
@@ -118,11 +118,11 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward, running due callbacks in time order (each sees its own due time as now)."""
         target = self._now + seconds
-        while self._heap and self._heap[0].when <= target:
-            entry = heapq.heappop(self._heap)
+        while self._heap and self._heap[0][0] <= target:
+            when, _, entry = heapq.heappop(self._heap)
             if entry.cancelled:
                 continue
-            self._now = max(self._now, entry.when)
+            self._now = max(self._now, when)
             try:
                 entry.callback()
             except Exception as exc:

@@ -24,7 +24,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from harness.model import Attribute, ExecutorKind, HealthCheckSpec, Status, TaskSpec
-from harness.resources import Resources, from_fixed, to_fixed
+from harness.resources import Resources, from_fixed, normalize_ranges, to_fixed
 from proto import jsoncodec, recordio
 from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
@@ -537,13 +537,18 @@ def resources_from_proto(resources: Iterable[mesos_pb2.Resource], role: str) -> 
     sets: dict[str, set[str]] = {}
     for r in resources:
         name = r.name + _qualifier(r, role)
-        if r.type == mesos_pb2.Value.SCALAR:
+        kind = r.type
+        if kind == mesos_pb2.Value.SCALAR:
             scalars[name] = scalars.get(name, 0) + to_fixed(r.scalar.value)
-        elif r.type == mesos_pb2.Value.RANGES:
+        elif kind == mesos_pb2.Value.RANGES:
             ranges.setdefault(name, []).extend((x.begin, x.end) for x in r.ranges.range)
-        elif r.type == mesos_pb2.Value.SET:
+        elif kind == mesos_pb2.Value.SET:
             sets.setdefault(name, set()).update(r.set.item)
-    return Resources.of({k: from_fixed(v) for k, v in scalars.items()}, ranges, sets)
+    return Resources(
+        {k: v for k, v in scalars.items() if v > 0},
+        {k: n for k, v in ranges.items() if (n := normalize_ranges(v))},
+        {k: frozenset(v) for k, v in sets.items() if v},
+    )
 
 
 def _qualifier(r: mesos_pb2.Resource, role: str) -> str:
@@ -576,8 +581,12 @@ def task_spec(
     role: str,
     kind: ExecutorKind,
     group: tuple[str, ...] = (),
+    resources: Resources | None = None,
 ) -> TaskSpec:
-    """What a runtime needs from a validated TaskInfo (durations converted to seconds)."""
+    """What a runtime needs from a validated TaskInfo (durations converted to seconds).
+
+    `resources` saves converting the task's resources again when the caller already has them.
+    """
     health = None
     if task.HasField("health_check"):
         hc = task.health_check
@@ -600,7 +609,7 @@ def task_spec(
         executor_id=executor_id,
         name=task.name,
         role=role,
-        resources=resources_from_proto(task.resources, role),
+        resources=resources if resources is not None else resources_from_proto(task.resources, role),
         labels={label.key: label.value for label in task.labels.labels},
         health_check=health,
         kill_grace=kill_grace,

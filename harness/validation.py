@@ -363,7 +363,11 @@ def _limits_error(task: mesos_pb2.TaskInfo) -> str | None:
 
 
 def _gpus_error(task: mesos_pb2.TaskInfo) -> str | None:
-    gpus = resources_from_proto(task.resources, "*").scalars.get("gpus", 0)
+    gpus = sum(
+        to_fixed(r.scalar.value)
+        for r in task.resources
+        if r.name == "gpus" and r.type == mesos_pb2.Value.SCALAR
+    )
     if gpus % 1000:
         return "Invalid 'gpus' resource: The 'gpus' resource must be an unsigned integer"
     return None
@@ -462,32 +466,37 @@ def _executor_error(executor: mesos_pb2.ExecutorInfo, ctx: LaunchContext) -> str
 
 def launch_task_error(
     task: mesos_pb2.TaskInfo, ctx: LaunchContext, remaining: Resources
-) -> tuple[str | None, Resources]:
-    """A LAUNCH task: (error, resources it consumes including a new executor's)."""
+) -> tuple[str | None, Resources, Resources]:
+    """A LAUNCH task: (error, resources it consumes including a new executor's, its own resources)."""
     error = validate_task(task, ctx)
     if error is not None:
-        return error, EMPTY
+        return error, EMPTY, EMPTY
     if task.HasField("executor") == task.HasField("command"):
-        return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present", EMPTY
+        return (
+            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present",
+            EMPTY,
+            EMPTY,
+        )
     task_resources = resources_from_proto(task.resources, ctx.role)
     total = task_resources
     if task.HasField("executor"):
         executor = task.executor
         error = _executor_error(executor, ctx)
         if error is not None:
-            return error, EMPTY
+            return error, EMPTY, EMPTY
         if executor.HasField("type") and executor.type != mesos_pb2.ExecutorInfo.CUSTOM:
-            return "'ExecutorInfo.type' must be 'CUSTOM'", EMPTY
+            return "'ExecutorInfo.type' must be 'CUSTOM'", EMPTY, EMPTY
         if not executor.HasField("command"):
-            return "'ExecutorInfo.command' must be set", EMPTY
+            return "'ExecutorInfo.command' must be set", EMPTY, EMPTY
         linux = executor.container.linux_info
         if executor.HasField("container") and linux.HasField("share_cgroups") and linux.share_cgroups:
-            return "The 'share_cgroups' field cannot be set to 'true' on executor containers", EMPTY
+            return "The 'share_cgroups' field cannot be set to 'true' on executor containers", EMPTY, EMPTY
         executor_resources = resources_from_proto(executor.resources, ctx.role)
         if task_resources.overlaps(executor_resources):
             return (
                 f"There are overlapping resources in the task resources {task_resources}"
                 f" and executor resources {executor_resources}",
+                EMPTY,
                 EMPTY,
             )
         if ctx.executor_identity(executor.executor_id.value) is None:
@@ -496,11 +505,12 @@ def launch_task_error(
         return (
             f"Total resources {total} required by task and its executor is more than available {remaining}",
             EMPTY,
+            EMPTY,
         )
     linux = task.container.linux_info
     if task.HasField("container") and linux.HasField("share_cgroups") and not linux.share_cgroups:
-        return "Only tasks in a task group may have 'share_cgroups' set to 'false'", EMPTY
-    return None, total
+        return "Only tasks in a task group may have 'share_cgroups' set to 'false'", EMPTY, EMPTY
+    return None, total, task_resources
 
 
 def launch_group_error(
