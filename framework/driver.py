@@ -32,6 +32,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from structlog.typing import FilteringBoundLogger
@@ -154,7 +155,7 @@ class Driver:
         self._reconcile_started: float | None = None
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
-        self._acking: set[asyncio.Task[None]] = set()
+        self._acking: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # (task id, uuid) -> its ACK
 
     @property
     def reconciled(self) -> bool:
@@ -192,9 +193,10 @@ class Driver:
                 await self._turn(items)
         finally:
             self._running = False
-            for ack in self._acking:
+            acks = list(self._acking.values())
+            for ack in acks:
                 ack.cancel()
-            await asyncio.gather(*self._acking, return_exceptions=True)
+            await asyncio.gather(*acks, return_exceptions=True)
             reason = self._failed or "the scheduler stopped"
             while not self._inbox.empty():
                 item = self._inbox.get_nowait()
@@ -291,9 +293,13 @@ class Driver:
                 # Not awaited by the turn: its update is already stored (persists go first), an ACK
                 # lost in flight is answered by the agent resending, and a burst of thousands of ACKs
                 # must not hold back the next turn, where offers wait to be answered in time.
-                ack = asyncio.create_task(self._send_ack(call))
-                self._acking.add(ack)
-                ack.add_done_callback(self._acking.discard)
+                # An agent resends an update until acknowledged; a copy whose ACK is still queued
+                # needs no second one (under load the copies would otherwise multiply the queue).
+                key = (call.task_id, call.uuid)
+                if key not in self._acking:
+                    ack = asyncio.create_task(self._send_ack(call))
+                    self._acking[key] = ack
+                    ack.add_done_callback(partial(self._acked, key))
             elif isinstance(call, Suppress | Revive):
                 # A barrier: everything before it is on the wire first, and it before anything after.
                 await asyncio.gather(*pending)
@@ -303,6 +309,9 @@ class Driver:
                 await self._calls.acquire()
                 pending.append(asyncio.create_task(self._send(call, release=True)))
         await asyncio.gather(*pending)
+
+    def _acked(self, key: tuple[str, bytes], _: asyncio.Task[None]) -> None:
+        self._acking.pop(key, None)
 
     async def _send_ack(self, call: Acknowledge) -> None:
         async with self._acks:
