@@ -160,7 +160,7 @@ class Harness:
         self._clock = LoopClock(self.errors.append)
         # Until the master exists (it needs the bound port) the server answers 503, like a master
         # that has not finished recovery.
-        self._state = ServerState(None, self.ledger, self._chunk_size)
+        self._state = ServerState(None, self.ledger, self._chunk_size, errors=self.errors)
         # Handler cancellation makes a client closing its subscription visible at once.
         self._runner = web.AppRunner(
             build_app(self._state), handler_cancellation=True, access_log=None, shutdown_timeout=1.0

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from harness import calls
 from harness.codec import CallDecodeError, Encoding, OutEvent, call_to_dict, decode_call
@@ -53,6 +54,7 @@ class ServerState:
     mode: Mode = Mode.LEADER
     leader: str | None = None  # "host:port" of the leader while in STANDBY
     streams: set[HttpStream] = field(default_factory=set)
+    errors: list[BaseException] = field(default_factory=list)  # harness bugs met while serving
 
 
 STATE = web.AppKey("harness_state", ServerState)
@@ -274,8 +276,20 @@ async def redirect(request: web.Request) -> web.Response:
     return web.Response(status=307, headers={"Location": f"//{info.hostname}:{info.port}"})
 
 
+@web.middleware
+async def _record_crashes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A harness bug must not pass for a protocol answer: record it (Harness.errors), answer 500."""
+    try:
+        return await handler(request)
+    except (web.HTTPException, asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as error:
+        request.app[STATE].errors.append(error)
+        return _text(500, f"harness internal error: {error!r}")
+
+
 def build_app(state: ServerState) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_record_crashes])
     app[STATE] = state
     app.router.add_route("*", SCHEDULER_PATH, scheduler)
     app.router.add_get("/version", version)

@@ -91,3 +91,18 @@ async def test_violations_for_reused_and_hoarded_offers(
         assert h.calls[1].body["decline"]["offer_ids"] == [offer["id"]]
         assert h.calls[1].status == 202
         await client.close()
+
+
+async def test_a_harness_bug_is_a_500_and_recorded(h: Harness, client: Client, monkeypatch: Any) -> None:
+    from harness import calls
+
+    def broken(*_: object) -> tuple[int, str]:
+        raise RuntimeError("bug")
+
+    stream = await client.subscribe()
+    await stream.next("SUBSCRIBED")
+    monkeypatch.setattr(calls, "dispatch", broken)
+    status, text = await client.call(stream, "REVIVE")
+    assert status == 500 and "bug" in text
+    assert [str(e) for e in h.errors] == ["bug"]
+    h.errors.clear()

@@ -198,3 +198,4 @@ async def test_item_19_async_calls_202_update_framework_200(h: Harness, client: 
     info = framework_info(id={"value": stream.framework_id})
     status, text = await client.call(stream, "UPDATE_FRAMEWORK", update_framework={"framework_info": info})
     assert (status, text) == (200, "")
+    assert (await client.call(stream, "UNKNOWN"))[0] == 501
