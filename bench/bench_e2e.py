@@ -54,7 +54,7 @@ TASK_CPUS = 0.4  # 10 tasks fill a 4-cpu agent
 ALLOCATION_INTERVAL = 1.0  # Mesos' default --allocation_interval
 HEARTBEAT_INTERVAL = 15.0  # Mesos' default
 # (agents, tasks, seconds allowed for the launch): the target scale last.
-SCALES = [(1_000, 10_000, 60.0), (10_000, 100_000, 150.0)]
+SCALES = [(1_000, 10_000, 60.0), (10_000, 100_000, 200.0)]
 PROFILE_SCALE = (1_000, 10_000, 90.0)
 SAMPLE_EVERY = 0.1
 TARGET_RATE = 10_000.0
@@ -328,19 +328,25 @@ async def _launch(h: HarnessProcess, g: GantryRun, result: LaunchResult) -> None
         async def all_live() -> bool:
             return int((await h.ask())["live"]) >= result.tasks
 
-        result.completed = await _until(all_live, timeout=result.budget_seconds, every=0.2)
+        # One budget for the three waits: the launch, the API's view, every update acknowledged.
+        deadline = start + result.budget_seconds
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        result.completed = await _until(all_live, timeout=left(), every=0.2)
         if result.completed:
 
             async def api_reports_all() -> bool:
                 return await _api_running(session, running.api_url) >= result.tasks
 
-            if await _until(api_reports_all, timeout=result.budget_seconds, every=0.5):
+            if await _until(api_reports_all, timeout=left(), every=0.5):
                 result.seconds_until_api_reports_all = round(time.monotonic() - start, 3)
 
             async def quiet() -> bool:
                 return int((await h.ask())["unacked"]) == 0
 
-            if await _until(quiet, timeout=result.budget_seconds, every=0.5):
+            if await _until(quiet, timeout=left(), every=0.5):
                 result.seconds_until_all_acknowledged = round(time.monotonic() - start, 3)
     result.cpu_seconds_gantry = round(time.process_time() - cpu_gantry, 3)
     final = await h.ask("final")
@@ -360,6 +366,7 @@ async def _launch(h: HarnessProcess, g: GantryRun, result: LaunchResult) -> None
 
 async def _restart(g: GantryRun, h: HarnessProcess) -> dict[str, Any]:
     """Stop Gantry, start it again on the same data dir; time the way to a reconciled view."""
+    before = await h.ask()
     await g.stop()
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -379,6 +386,7 @@ async def _restart(g: GantryRun, h: HarnessProcess) -> dict[str, Any]:
         ready = resp.status == 200
     stats = await h.ask()
     return {
+        "quiet_before": before["unacked"] == 0,  # False: agents were still resending, which adds load
         "reconciled": ok,
         "seconds_to_api": round(api_up, 3),
         "seconds_to_subscribed": round(subscribed, 3) if subscribed is not None else None,
