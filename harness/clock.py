@@ -73,14 +73,17 @@ class LoopClock:
 
 
 class _Entry:
-    __slots__ = ("callback", "cancelled")
+    __slots__ = ("callback", "cancelled", "clock")
 
-    def __init__(self, callback: Callable[[], None]) -> None:
+    def __init__(self, callback: Callable[[], None], clock: ManualClock) -> None:
         self.callback = callback
         self.cancelled = False
+        self.clock = clock
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self.clock._cancelled += 1
 
 
 class ManualClock:
@@ -95,6 +98,7 @@ class ManualClock:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
         self._on_error = on_error
+        self._cancelled = 0
 
     def monotonic(self) -> float:
         return self._now
@@ -103,8 +107,13 @@ class ManualClock:
         return self._now + self._wall_offset
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        entry = _Entry(callback)
+        entry = _Entry(callback, self)
         heapq.heappush(self._heap, (self._now + max(0.0, delay), next(self._seq), entry))
+        # Like asyncio: drop cancelled timers once they are the majority, so they cost no memory.
+        if self._cancelled > 1000 and self._cancelled * 2 > len(self._heap):
+            self._heap = [item for item in self._heap if not item[2].cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
         return entry
 
     def pending(self) -> int:
@@ -121,6 +130,7 @@ class ManualClock:
         while self._heap and self._heap[0][0] <= target:
             when, _, entry = heapq.heappop(self._heap)
             if entry.cancelled:
+                self._cancelled -= 1
                 continue
             self._now = max(self._now, when)
             try:

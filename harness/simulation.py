@@ -229,6 +229,7 @@ class SimulatedRuntime:
     def _run(self, task: _Task) -> None:
         if task.state in TERMINAL or task.killing:
             return
+        task.timers.clear()  # the start and run timers have fired; keep long-lived tasks small
         task.running_since = self._clock.monotonic()
         self._emit(task, TaskState.TASK_RUNNING)
         b = task.behaviour
