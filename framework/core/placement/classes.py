@@ -26,7 +26,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 
 from framework.core.placement.scorers import SCALE
-from framework.core.placement.state import DIMENSIONS, AgentBin, DemandPlan
+from framework.core.placement.state import AgentBin, DemandPlan
 
 BUCKETS = 8
 # How far a scan may walk from the bisection point before giving up on a bucket (bounds a pick's cost).
@@ -138,16 +138,12 @@ class ClassIndex:
         lie in the triangle spanned by its two edge rays up to its longest class's length; from a
         point on one side of it, the nearest part of that triangle is the edge segment on that side.
         Scores only add to the squared distance in cpus and mem, so the squared distance to that
-        segment bounds every score in the bucket. This is the engine's hot loop, written out with
-        locals and without helper calls on purpose.
+        segment bounds every score in the bucket. This is the engine's hot loop: arithmetic is
+        written out with locals on purpose.
         """
         v_cpu, v_mem = deficit[0], deficit[1]
         home = min(BUCKETS - 1, int(v_mem / (v_cpu + v_mem) * BUCKETS)) if v_cpu + v_mem > 0 else 0
-        # The other dimensions add the same to every class that does not use them.
-        rest = deficit[2] * deficit[2] + deficit[3] * deficit[3]
         cap_cpu, cap_mem = free[0], free[1]
-        a_free, port_free = agent.free, agent.port_free
-        free_cpu, free_mem = a_free[0], a_free[1]
         classes, all_ids, all_lengths = self.classes, self.ids, self.lengths
         best: SizeClass | None = None
         best_score = float("inf")
@@ -157,16 +153,11 @@ class ClassIndex:
                 continue
             lengths = all_lengths[bucket]
             if edge >= 0.0:
-                # Lower bound on this bucket's scores (see `_bound`), inlined: skip hopeless buckets.
-                u_mem = edge
+                # Squared distance to the edge segment facing the deficit (the bound above).
                 u_cpu = 1.0 - edge
-                along = (v_cpu * u_cpu + v_mem * u_mem) / (u_cpu * u_cpu + u_mem * u_mem)
-                if along < 0.0:
-                    along = 0.0
-                elif along > lengths[-1]:
-                    along = lengths[-1]
-                gap_cpu = v_cpu - along * u_cpu
-                gap_mem = v_mem - along * u_mem
+                along = (v_cpu * u_cpu + v_mem * edge) / (u_cpu * u_cpu + edge * edge)
+                along = 0.0 if along < 0.0 else lengths[-1] if along > lengths[-1] else along
+                gap_cpu, gap_mem = v_cpu - along * u_cpu, v_mem - along * edge
                 if gap_cpu * gap_cpu + gap_mem * gap_mem >= best_score:
                     continue
             d_cpu, d_mem, d_norm = _DIRECTIONS[bucket]
@@ -178,45 +169,44 @@ class ClassIndex:
                 target = cap_mem / d_mem
             position = bisect_left(lengths, target)
             # The first class that fits below the target length, then the first above it.
-            i = position - 1
-            stop = position - 1 - SCAN_DOWN
-            while i >= 0 and i > stop:
-                cls = classes[ids[i]]
-                i -= 1
-                if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
-                    continue
-                if cls.other and not all(a_free[d] >= need for d, need in cls.other):
-                    continue
-                norm = cls.norm
-                gap = v_cpu - norm[0]
-                score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-                gap = v_mem - norm[1]
-                score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-                score += _score_rest(norm, deficit) if cls.other else rest
-                if score < best_score:
-                    best, best_score = cls, score
-                break
-            i = position
-            stop = position + SCAN_UP
-            if stop > len(ids):
-                stop = len(ids)
-            while i < stop:
-                cls = classes[ids[i]]
-                i += 1
-                if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
-                    continue
-                if cls.other and not all(a_free[d] >= need for d, need in cls.other):
-                    continue
-                norm = cls.norm
-                gap = v_cpu - norm[0]
-                score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-                gap = v_mem - norm[1]
-                score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-                score += _score_rest(norm, deficit) if cls.other else rest
-                if score < best_score:
-                    best, best_score = cls, score
-                break
+            for span in (
+                range(position - 1, max(-1, position - 1 - SCAN_DOWN), -1),
+                range(position, min(len(ids), position + SCAN_UP)),
+            ):
+                cls = _first_fitting(classes, ids, span, agent)
+                if cls is not None:
+                    score = _score(cls.norm, deficit)
+                    if score < best_score:
+                        best, best_score = cls, score
         return best
+
+
+def _first_fitting(
+    classes: Sequence[SizeClass], ids: list[int], span: range, agent: AgentBin
+) -> SizeClass | None:
+    """The first class along `span` (positions in a bucket) that fits the agent's free resources."""
+    free = agent.free
+    free_cpu, free_mem, port_free = free[0], free[1], agent.port_free
+    for i in span:
+        cls = classes[ids[i]]
+        if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
+            continue
+        if cls.other and not all(free[d] >= need for d, need in cls.other):
+            continue
+        return cls
+    return None
+
+
+def _score(norm: Sequence[float], deficit: Sequence[float]) -> float:
+    """Squared distance from the deficit, overshooting (taking more than the deficit) weighted more."""
+    gap = deficit[0] - norm[0]
+    score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+    gap = deficit[1] - norm[1]
+    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+    gap = deficit[2] - norm[2]
+    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+    gap = deficit[3] - norm[3]
+    return score + (gap * gap if gap >= 0 else OVERSHOOT * gap * gap)
 
 
 def _visit_order(home: int) -> tuple[tuple[int, float], ...]:
@@ -231,12 +221,3 @@ def _visit_order(home: int) -> tuple[tuple[int, float], ...]:
 
 
 _VISIT = tuple(_visit_order(home) for home in range(BUCKETS))
-
-
-def _score_rest(norm: Sequence[float], deficit: Sequence[float]) -> float:
-    """The score's terms for the dimensions after cpus and mem (disk, gpus)."""
-    total = 0.0
-    for dim in range(2, DIMENSIONS):
-        gap = deficit[dim] - norm[dim]
-        total += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-    return total
