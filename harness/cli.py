@@ -105,6 +105,12 @@ def parser() -> argparse.ArgumentParser:
         help="rescind offers older than this (Mesos --offer_timeout; default: never)",
     )
     p.add_argument(
+        "--zk",
+        default=None,
+        metavar="URL",
+        help="register in ZooKeeper like a Mesos master, e.g. zk://127.0.0.1:2181/mesos",
+    )
+    p.add_argument(
         "--status-update-retry",
         type=_positive,
         nargs=2,
@@ -131,11 +137,16 @@ async def serve(args: argparse.Namespace) -> None:
         port=port,
         master_hostname=args.master_hostname,
         record_calls=False,
+        zookeeper=args.zk,
     )
     try:
         await h.start()
     except OSError as error:
-        raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        await h.stop()
+        raise CliError(f"cannot start on {host}:{port}: {error.strerror or error}") from None
+    except Exception as error:  # kazoo: ZooKeeper unreachable, session timeout
+        await h.stop()
+        raise CliError(f"cannot register in ZooKeeper: {error}") from None
     # This process is only the harness: move the long-lived cluster out of the collector's way,
     # so full collections do not stall offer cycles at 10,000 agents (the library leaves GC alone).
     gc.collect()

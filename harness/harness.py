@@ -34,6 +34,8 @@ from harness.model import TERMINAL, Attribute
 from harness.resources import ResourceSpecError, parse_resources
 from harness.server import Mode, ServerState, build_app, close_streams
 from harness.simulation import SimulatedRuntime, SimulationTimings
+from harness.zookeeper import Contender, Leader, parse_zk_url
+from proto import jsoncodec
 
 DEFAULT_RESOURCES = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]"
 RuntimeFactory = Callable[[Agent, Clock], Runtime]
@@ -107,6 +109,7 @@ class Harness:
         timings: SimulationTimings | None = None,
         runtime: RuntimeFactory | None = None,
         record_calls: bool = True,
+        zookeeper: str | None = None,
     ) -> None:
         """Raises ValueError (ClusterSpecError / ResourceSpecError) for a bad description."""
         if agents < 0:
@@ -146,6 +149,12 @@ class Harness:
         self._state: ServerState | None = None
         self._clock: Clock | None = None
         self._heartbeats_paused = False
+        # zk://hosts/path: register like a Mesos master and lead or redirect by election.
+        self._zookeeper = zookeeper
+        if zookeeper is not None:
+            parse_zk_url(zookeeper)
+        self._contender: Contender | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -172,8 +181,18 @@ class Harness:
         self._state.master = self._new_master()
         for _ in range(self._initial_agents):
             self._spawn_agent(None, None, None)
+        if self._zookeeper is not None:
+            # Not the leader until the election says so: answer 503 meanwhile, as Mesos does.
+            self._state.mode = Mode.NO_LEADER
+            self._contender = Contender(self._zookeeper, self._leader_changed)
+            await self._contender.start(jsoncodec.dumps(self.master.info))
 
     async def stop(self) -> None:
+        if self._contender is not None:
+            await self._contender.stop()
+            self._contender = None
+        for task in list(self._background):
+            task.cancel()
         if self._state is not None and self._state.master is not None:
             self._state.master.shutdown()
             for agent in self._agents.values():
@@ -203,6 +222,12 @@ class Harness:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def mode(self) -> str:
+        """ "leader", "standby" (307 to the leader) or "no-leader" (503)."""
+        assert self._state is not None, "the harness is not started"
+        return self._state.mode.value
 
     # -- agents -------------------------------------------------------------------------------------
 
@@ -288,6 +313,20 @@ class Harness:
         self._state.master = new
         for agent in self._agents.values():
             self._clock.call_later(reregister_delay, partial(new.register_agent, agent))
+        if self._contender is not None:
+            task = asyncio.get_running_loop().create_task(self._contender.update(jsoncodec.dumps(new.info)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _leader_changed(self, leader: Leader) -> None:
+        """The ZooKeeper election moved: lead, redirect to the leader, or answer 503."""
+        assert self._state is not None
+        if leader == "self":
+            self.become_leader()
+        elif leader is None:
+            self.no_leader()
+        else:
+            self.become_standby(f"//{leader}")
 
     # -- observation --------------------------------------------------------------------------------
 

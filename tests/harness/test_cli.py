@@ -61,6 +61,7 @@ async def test_cli_serves_on_a_free_port_until_sigterm(session: aiohttp.ClientSe
         ["--agent-attributes", "rack:{__import__('os')}"],
         ["--hostname-template", "n{i/0}"],
         ["--heartbeat-interval", "0"],
+        ["--zk", "http://127.0.0.1:2181/mesos"],
     ],
 )
 def test_cli_bad_options_exit_2_without_traceback(args: list[str]) -> None:

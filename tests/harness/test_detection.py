@@ -1,6 +1,6 @@
 """Checklist items 57-58: a standby master redirects, a leaderless one answers 503.
 
-Item 59 (ZooKeeper registration) is not implemented by the harness (docs/harness.md).
+Item 59 (ZooKeeper registration) is in test_zookeeper.py.
 """
 
 from __future__ import annotations
