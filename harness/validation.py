@@ -93,9 +93,8 @@ def validate_call(call: scheduler_pb2.Call) -> str | None:
     if call.type == CallType.SUBSCRIBE:
         if not call.HasField("subscribe"):
             return "Expecting 'subscribe' to be present"
-        info = call.subscribe.framework_info
-        # Compared as messages: both unset is fine, one set and the other not is a mismatch.
-        if info.HasField("id") != call.HasField("framework_id") or info.id.value != call.framework_id.value:
+        # Mesos compares FrameworkIDs by value: unset and "" are the same id.
+        if call.subscribe.framework_info.id.value != call.framework_id.value:
             return "'framework_id' differs from 'subscribe.framework_info.id'"
         return None
     if not call.HasField("framework_id"):
@@ -111,10 +110,9 @@ def validate_call(call: scheduler_pb2.Call) -> str | None:
             return error
         if not call.acknowledge_operation_status.HasField("agent_id"):
             return "Expecting 'agent_id' to be present"
-    if call.type == CallType.UPDATE_FRAMEWORK:
-        info = call.update_framework.framework_info
-        if info.HasField("id") != call.HasField("framework_id") or info.id.value != call.framework_id.value:
-            return "'framework_id' differs from 'update_framework.framework_info.id'"
+    update = call.update_framework
+    if call.type == CallType.UPDATE_FRAMEWORK and update.framework_info.id.value != call.framework_id.value:
+        return "'framework_id' differs from 'update_framework.framework_info.id'"
     return None
 
 
