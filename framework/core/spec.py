@@ -57,6 +57,12 @@ RESERVED_LABEL_PREFIX: Final = "gantry."
 _ATTRIBUTE_NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
 MAX_INSTANCES: Final = 1_000_000
 MAX_PORTS: Final = 64
+# Upper bounds that keep every accepted spec launchable. Mesos holds scalars as int64 thousandths
+# and durations as int64 nanoseconds; a size of 1e308 would overflow Gantry's own resource
+# arithmetic (and crash the scheduler on every restart, since the spec is stored). A billion cpus or
+# MB, and a year, are far beyond any real task yet far inside both ranges.
+MAX_SCALAR: Final = 1_000_000_000.0
+MAX_SECONDS: Final = 31_536_000.0  # 365 days, the cap Mesos puts on refuse_seconds
 
 
 class CheckProtocol(StrEnum):
@@ -338,7 +344,9 @@ class _Validator:
             return None
         return value
 
-    def number(self, value: object, path: str, *, minimum: float, exclusive: bool = False) -> float | None:
+    def number(
+        self, value: object, path: str, *, minimum: float, maximum: float, exclusive: bool = False
+    ) -> float | None:
         # bool is an int in Python but never a number in JSON.
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.err(path, "must be a number")
@@ -349,6 +357,9 @@ class _Validator:
             return None
         if number < minimum or (exclusive and number == minimum):
             self.err(path, f"must be {'greater than' if exclusive else 'at least'} {minimum:g}")
+            return None
+        if number > maximum:
+            self.err(path, f"must be at most {maximum:.0f}")
             return None
         return number
 
@@ -434,18 +445,20 @@ class _Validator:
         # the wire; values are rounded to that precision (docs/app-spec.md says so).
         for name, minimum, exclusive in (("cpus", 0.001, False), ("mem", 0.001, False), ("disk", 0.0, False)):
             if name in body:
-                number = self.number(body[name], name, minimum=minimum, exclusive=exclusive)
+                number = self.number(
+                    body[name], name, minimum=minimum, maximum=MAX_SCALAR, exclusive=exclusive
+                )
                 fields[name] = None if number is None else round(number, 3)
 
     def timing(self, body: Mapping[str, object], fields: dict[str, object]) -> None:
-        for name, minimum in (
-            ("kill_grace_period_seconds", 0.0),
-            ("backoff_seconds", 0.0),
-            ("backoff_factor", 1.0),
-            ("max_launch_delay_seconds", 0.0),
+        for name, minimum, maximum in (
+            ("kill_grace_period_seconds", 0.0, MAX_SECONDS),
+            ("backoff_seconds", 0.0, MAX_SECONDS),
+            ("backoff_factor", 1.0, math.inf),  # any factor: the delay is capped below
+            ("max_launch_delay_seconds", 0.0, MAX_SECONDS),
         ):
             if name in body:
-                fields[name] = self.number(body[name], name, minimum=minimum)
+                fields[name] = self.number(body[name], name, minimum=minimum, maximum=maximum)
 
     def ports(self, value: object) -> tuple[str, ...]:
         items = self.array(value, "ports")
@@ -675,7 +688,8 @@ class _Validator:
         for name, minimum, exclusive in (("interval_seconds", 0.0, True), ("timeout_seconds", 0.0, True),
                                          ("grace_period_seconds", 0.0, False)):
             if name in body:
-                values[name] = self.number(body[name], f"{path}.{name}", minimum=minimum, exclusive=exclusive)
+                values[name] = self.number(body[name], f"{path}.{name}", minimum=minimum, maximum=MAX_SECONDS,
+                                           exclusive=exclusive)
         if "max_consecutive_failures" in body:
             values["max_consecutive_failures"] = self.integer(
                 body["max_consecutive_failures"], f"{path}.max_consecutive_failures", minimum=1, maximum=1000
@@ -698,7 +712,8 @@ class _Validator:
             values["statuses"] = self.statuses(body["statuses"], f"{path}.statuses")
         if "interval_seconds" in body:
             values["interval_seconds"] = self.number(
-                body["interval_seconds"], f"{path}.interval_seconds", minimum=0.0, exclusive=True
+                body["interval_seconds"], f"{path}.interval_seconds", minimum=0.0, maximum=MAX_SECONDS,
+                exclusive=True,
             )
         if protocol is None or port is None or len(self.errors) != before:
             return None

@@ -122,6 +122,10 @@ def test_to_json_round_trips_and_is_json() -> None:
         (("cpus",), True, "cpus", "must be a number"),
         (("mem",), -64, "mem", "at least 0.001"),
         (("disk",), -1, "disk", "at least 0"),
+        # Sizes Mesos' int64 thousandths cannot hold (1e308 once crashed the scheduler on every restart).
+        (("cpus",), 1e308, "cpus", "at most 1000000000"),
+        (("mem",), 2**70, "mem", "at most 1000000000"),
+        (("disk",), 1e10, "disk", "at most 1000000000"),
         (("instances",), 2.5, "instances", "must be an integer"),
         (("instances",), -1, "instances", "between 0 and"),
         (("ports",), "http", "ports", "must be an array"),
@@ -139,6 +143,10 @@ def test_to_json_round_trips_and_is_json() -> None:
         (("backoff_seconds",), -0.5, "backoff_seconds", "at least 0"),
         (("backoff_factor",), 0.5, "backoff_factor", "at least 1"),
         (("max_launch_delay_seconds",), "300", "max_launch_delay_seconds", "must be a number"),
+        # Durations beyond a year (int64 nanoseconds overflow near 292 years; 1e300 failed every ACCEPT).
+        (("kill_grace_period_seconds",), 1e300, "kill_grace_period_seconds", "at most 31536000"),
+        (("backoff_seconds",), 31_536_001, "backoff_seconds", "at most 31536000"),
+        (("max_launch_delay_seconds",), 1e12, "max_launch_delay_seconds", "at most 31536000"),
         # --- constraints ---
         (("constraints",), {}, "constraints", "must be an array"),
         (("constraints", 0), ["hostname"], "constraints[0]", "[field, operator]"),
@@ -180,6 +188,10 @@ def test_to_json_round_trips_and_is_json() -> None:
         (("health_checks", 0, "timeout_seconds"), -1, "health_checks[0].timeout_seconds", "greater than 0"),
         (("health_checks", 0, "grace_period_seconds"), -1, "health_checks[0].grace_period_seconds",
          "at least 0"),
+        (("health_checks", 0, "interval_seconds"), 1e300, "health_checks[0].interval_seconds", "at most"),
+        (("health_checks", 0, "timeout_seconds"), 1e300, "health_checks[0].timeout_seconds", "at most"),
+        (("health_checks", 0, "grace_period_seconds"), 1e300, "health_checks[0].grace_period_seconds",
+         "at most"),
         (("health_checks", 0, "max_consecutive_failures"), 0, "health_checks[0].max_consecutive_failures",
          "between 1 and"),
         (("health_checks", 0, "delay"), 1, "health_checks[0].delay", "unknown field"),
@@ -192,6 +204,8 @@ def test_to_json_round_trips_and_is_json() -> None:
         (("readiness_checks", 0, "statuses"), "200", "readiness_checks[0].statuses", "must be an array"),
         (("readiness_checks", 0, "interval_seconds"), 0, "readiness_checks[0].interval_seconds",
          "greater than 0"),
+        (("readiness_checks", 0, "interval_seconds"), 1e300, "readiness_checks[0].interval_seconds",
+         "at most"),
     ],
 )
 def test_each_bad_field_is_reported_at_its_path(path: tuple[Any, ...], value: Any, error_path: str,

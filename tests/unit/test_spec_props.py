@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from framework.core.resources import Resources
 from framework.core.spec import AppSpec, SpecError, app_version, validate_app
 from tests.unit.test_spec import EXAMPLE
 
@@ -56,6 +57,22 @@ def test_any_value_anywhere_gives_a_spec_or_field_errors(path: tuple[Any, ...], 
         assert result.errors and all(e.path and e.message for e in result.errors)
     else:
         assert validate_app(result.to_json()) == result
+        assert_launchable(result)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def assert_launchable(spec: AppSpec) -> None:
+    """An accepted spec must never break the scheduler later: its sizes fit Mesos' int64 thousandths
+    (and Gantry's resource arithmetic), and its durations fit int64 nanoseconds (KillPolicy)."""
+    resources = Resources.of(cpus=spec.cpus, mem=spec.mem, disk=spec.disk)
+    assert max(resources.scalars_milli()) <= INT64_MAX
+    seconds = [spec.kill_grace_period_seconds, spec.backoff_seconds, spec.max_launch_delay_seconds]
+    for check in spec.health_checks:
+        seconds += [check.interval_seconds, check.timeout_seconds, check.grace_period_seconds]
+    seconds += [check.interval_seconds for check in spec.readiness_checks]
+    assert all(round(s * 1e9) <= INT64_MAX for s in seconds)
 
 
 @given(JSON)
