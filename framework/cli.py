@@ -193,9 +193,14 @@ def _run(args: argparse.Namespace, console: Console, env: Mapping[str, str]) -> 
 
 def _base_url(flag: str | None, env: Mapping[str, str]) -> str:
     raw = flag or env.get("GANTRY_URL") or DEFAULT_URL
-    parts = urllib.parse.urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CommandFailed(f"--url / GANTRY_URL must be http(s)://host:port, got {raw!r}", EXIT_USAGE)
+    bad = CommandFailed(f"--url / GANTRY_URL must be http(s)://host:port, got {raw!r}", EXIT_USAGE)
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in 0-65535
+    except ValueError:  # e.g. "http://[::1" or "http://host:abc": urllib would fail later, less clearly
+        raise bad from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in raw):
+        raise bad
     return raw.rstrip("/")
 
 

@@ -242,10 +242,15 @@ async def test_a_url_that_is_not_gantry(served: Served) -> None:
     assert "is not JSON" in result.err and "pointing at Gantry" in result.err
 
 
-def test_bad_url() -> None:
-    result = gantry("apps", "--url", "localhost:8080")
+@pytest.mark.parametrize(
+    "url", ["localhost:8080", "http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://:80",
+            "http://exa mple:80"],
+)
+def test_bad_url(url: str) -> None:
+    # Each used to reach urllib and end as "internal error: ValueError/InvalidURL" (exit 1).
+    result = gantry("apps", "--url", url)
     assert (result.code, result.err) == (
-        2, "gantry apps: --url / GANTRY_URL must be http(s)://host:port, got 'localhost:8080'\n"
+        2, f"gantry apps: --url / GANTRY_URL must be http(s)://host:port, got {url!r}\n"
     )
 
 
