@@ -188,10 +188,23 @@ def run(settings: Settings) -> int:
         failure = ("the Mesos master refused Gantry", group.exceptions[0])
     except* OSError as group:
         failure = ("cannot start", group.exceptions[0])
+    except* Exception as group:
+        # A bug. Without this the CLI could only say "ExceptionGroup: unhandled errors in a
+        # TaskGroup", and the log would hold nothing to find it by: keep the traceback in the log.
+        crash = _innermost(group)
+        log.error("gantry_crashed", error=f"{type(crash).__name__}: {crash}", exc_info=crash)
+        failure = (f"internal error ({type(crash).__name__})", crash)
     if failure is not None:
         _fatal(log, *failure)
         return 1
     return 0
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
 
 def _fatal(log: FilteringBoundLogger, what: str, exc: BaseException) -> None:
     log.error("gantry_failed", reason=what, error=str(exc))
