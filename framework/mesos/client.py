@@ -19,8 +19,9 @@ Theory of operation
   removed) or are raised to the caller (a call the master rejects); either makes ``ready`` False.
 
 Retry hazard: an ACCEPT is retried only when it certainly never reached the master (connection
-refused, 503, 307). A retried ACCEPT that the master did process would fail its tasks as launched on
-invalid offers while they actually run. Every other call is idempotent at the master and is retried.
+refused, 503, 429, 307). A retried ACCEPT that the master did process would fail its tasks as
+launched on invalid offers while they actually run. Every other call is idempotent at the master
+and is retried.
 
 Must not: make scheduling decisions, touch the store, or let protobuf objects out of framework/mesos.
 """
@@ -464,8 +465,9 @@ class MesosClient:
                         redirected = self._follow_redirect(resp, base)
                         continue
                     failure = await self._call_error(resp, name, stream_id)
-                    # 503 means "not the leader / recovering": the call was not processed.
-                    retry_allowed = idempotent or resp.status == 503
+                    # 503 ("not the leader / recovering") and 429 (framework rate limit) are answered
+                    # before the master processes the call: even an ACCEPT may go again.
+                    retry_allowed = idempotent or resp.status in (429, 503)
             except aiohttp.ClientConnectorError as exc:
                 failure = TransientMesosError(f"{name}: cannot connect to {base}: {exc}")
             except (aiohttp.ClientError, TimeoutError) as exc:

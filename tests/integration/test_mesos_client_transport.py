@@ -549,6 +549,20 @@ async def test_accept_is_not_retried_after_a_500_but_decline_is(master: TinyMast
         assert len(master.calls) == 3
 
 
+@pytest.mark.parametrize("status", [503, 429])
+async def test_accept_is_retried_after_an_answer_given_before_processing(
+    master: TinyMaster, status: int
+) -> None:
+    # The master answers 503 (not leading, recovering) and 429 (rate limited) without processing the
+    # call, so a retried ACCEPT cannot launch twice (docs/mesos-client.md, "Call retries").
+    rec = Recorder()
+    async with running(make_client(master.url, rec)) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        master.call_statuses.append(status)
+        await client.send(Accept(agent_id="a-1", offer_ids=("o-1",), launches=(), refuse_seconds=5.0))
+        assert len(master.calls) == 2 and client.ready
+
+
 async def test_call_403_drops_the_stream_and_resubscribes(master: TinyMaster) -> None:
     rec = Recorder()
     async with running(make_client(master.url, rec)) as client:
