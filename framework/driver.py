@@ -211,8 +211,12 @@ class Driver:
     async def _next_items(self) -> list[_Item]:
         timeout = self._tick_timeout()
         items: list[_Item] = []
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the item and drops a
+        # cancellation that arrives in the same loop iteration, after which the driver never stops
+        # and neither does serve() (tests/integration/test_runtime_shutdown.py).
         with contextlib.suppress(TimeoutError):
-            items.append(await asyncio.wait_for(self._inbox.get(), timeout))
+            async with asyncio.timeout(timeout):
+                items.append(await self._inbox.get())
         while len(items) < MAX_BATCH and not self._inbox.empty():
             items.append(self._inbox.get_nowait())
         return items
