@@ -191,7 +191,7 @@ class HarnessProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.bench_e2e", "harness", str(self.agents),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, limit=1 << 24,  # "final" carries every sample
         )  # fmt: skip
         self.url = str((await self._read())["url"])
         return self
