@@ -139,21 +139,23 @@ def _launches(agents: Sequence[AgentBin], demands: Sequence[Demand]) -> tuple[Ag
         if not agent.placed:
             continue
         groups = []
-        for demand_index, (count_box, ports) in agent.placed.items():
+        agent_id, host_ports = agent.agent_id, agent.host_ports
+        for demand_index, count in agent.placed.items():
             demand = demands[demand_index]
-            count = count_box[0]
+            first = next_index[demand_index]
+            next_index[demand_index] = first + count
+            ports = host_ports.get(demand_index)
             groups.append(
                 PlacedGroup(
                     demand.app_id,
                     demand.version,
-                    agent.agent_id,
-                    next_index[demand_index],
+                    agent_id,
+                    first,
                     count,
                     demand.resources,
-                    tuple(ports),
+                    tuple(ports) if ports else (),
                 )
             )
-            next_index[demand_index] += count
         launches.append(
             AgentLaunch(agent.agent_id, agent.hostname, agent.role, tuple(agent.offer_ids), tuple(groups))
         )

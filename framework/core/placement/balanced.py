@@ -50,14 +50,10 @@ class BalancedFill:
         self.lookup = ClassIndex(self.classes)
         # Classes worth slicing: those with more than one instance (a single one is left to the fill).
         self.many = sorted((c for c in self.classes if c.count > 1), key=lambda c: (-c.count, c.index))
-        self.rem = [0] * DIMENSIONS
+        vectors = [c.vector for c in self.classes]
+        self.rem = [sum(c.count * c.vector[d] for c in self.classes) for d in range(DIMENSIONS)]
         # Per-resource minimum over all classes: an agent below it in any resource takes nothing more.
-        self.floor = list(self.classes[0].vector) if self.classes else [0] * DIMENSIONS
-        for cls in self.classes:
-            for d in range(DIMENSIONS):
-                self.rem[d] += cls.count * cls.vector[d]
-                if cls.vector[d] < self.floor[d]:
-                    self.floor[d] = cls.vector[d]
+        self.floor = [min((v[d] for v in vectors), default=0) for d in range(DIMENSIONS)]
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
@@ -86,16 +82,18 @@ class BalancedFill:
     def _slice(self, agent: AgentBin) -> int:
         """Give the agent its proportional share of every many-instance class; returns instances placed."""
         # The share is of what the agent had, and of what the batch needed, before this slice.
-        free = list(agent.free)
-        rem = list(self.rem)
-        dims = [d for d in range(DIMENSIONS) if rem[d]]
+        free, rem = agent.free, self.rem
+        dims = [(free[d], rem[d]) for d in range(DIMENSIONS) if rem[d]]
+        if not dims or not all(have for have, _ in dims):
+            return 0  # nothing left to share out, or the agent has none of a resource the batch needs
+        # floor(count * phi) with phi = min_d free_d / rem_d is at least 1 exactly when
+        # count * free_d >= rem_d in every dimension: one comparison rules most classes out.
+        threshold = max(-(-need // have) for have, need in dims)
         placed = 0
         for cls in self.many:
-            if not cls.count:
-                continue
-            # floor(count * phi) with phi = min_d free_d / rem_d, in exact integers.
-            share = min(cls.count * free[d] // rem[d] for d in dims)
-            if share:
+            count = cls.count
+            if count >= threshold:
+                share = min(count * have // need for have, need in dims)
                 placed += self._place(agent, cls, min(share, _fits(agent, cls)))
         return placed
 
@@ -120,14 +118,14 @@ class BalancedFill:
             if m0 < f0 or m1 < f1 or m2 < f2 or m3 < f3:
                 return placed
             # Written out per dimension: this runs once per instance placed.
-            free = (m0 * s0, m1 * s1, m2 * s2, m3 * s3)
+            n0, n1, n2, n3 = m0 * s0, m1 * s1, m2 * s2, m3 * s3
             deficit = (
-                free[0] - k0 if free[0] > k0 else 0.0,
-                free[1] - k1 if free[1] > k1 else 0.0,
-                free[2] - k2 if free[2] > k2 else 0.0,
-                free[3] - k3 if free[3] > k3 else 0.0,
+                n0 - k0 if n0 > k0 else 0.0,
+                n1 - k1 if n1 > k1 else 0.0,
+                n2 - k2 if n2 > k2 else 0.0,
+                n3 - k3 if n3 > k3 else 0.0,
             )
-            cls = pick(agent, free, deficit)
+            cls = pick(agent, n0, n1, deficit)
             if cls is None:
                 return placed
             placed += self._place(agent, cls, 1)

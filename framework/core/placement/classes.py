@@ -95,7 +95,7 @@ def build_classes(plans: Sequence[DemandPlan], w: Sequence[int]) -> list[SizeCla
     classes: list[SizeClass] = []
     scale = [wd / SCALE for wd in w]
     for plan in plans:
-        port_count = len(plan.demand.port_names)
+        port_count = plan.port_count
         key = (plan.vector, port_count)
         existing = by_key.get(key)
         if existing is None:
@@ -110,46 +110,56 @@ def build_classes(plans: Sequence[DemandPlan], w: Sequence[int]) -> list[SizeCla
 class ClassIndex:
     """Classes with instances left, per direction bucket, sorted by (length, class index)."""
 
-    __slots__ = ("classes", "ids", "lengths")
+    __slots__ = ("entries", "lengths")
 
     def __init__(self, classes: Sequence[SizeClass]) -> None:
-        self.classes = classes
+        # Per bucket, the lengths (for bisection) and the classes themselves in the same order: holding
+        # the objects rather than their indices saves an indirection per class scanned in `pick`.
         self.lengths: list[list[float]] = [[] for _ in range(BUCKETS)]
-        self.ids: list[list[int]] = [[] for _ in range(BUCKETS)]
+        self.entries: list[list[SizeClass]] = [[] for _ in range(BUCKETS)]
         for cls in sorted(classes, key=lambda c: (c.length, c.index)):
             if cls.count:
                 self.lengths[cls.bucket].append(cls.length)
-                self.ids[cls.bucket].append(cls.index)
+                self.entries[cls.bucket].append(cls)
 
     def remove(self, cls: SizeClass) -> None:
         """Forget a class once all its instances are placed."""
-        lengths, ids = self.lengths[cls.bucket], self.ids[cls.bucket]
+        lengths, entries = self.lengths[cls.bucket], self.entries[cls.bucket]
         position = bisect_left(lengths, cls.length)
-        while ids[position] != cls.index:
-            position += 1  # equal lengths: the ids follow in class order
+        while entries[position] is not cls:
+            position += 1  # equal lengths: the classes follow in class order
         del lengths[position]
-        del ids[position]
+        del entries[position]
 
-    def pick(self, agent: AgentBin, free: Sequence[float], deficit: Sequence[float]) -> SizeClass | None:
+    def pick(
+        self, agent: AgentBin, cap_cpu: float, cap_mem: float, deficit: tuple[float, float, float, float]
+    ) -> SizeClass | None:
         """The fitting class nearest `deficit` (asymmetric L2, see the module docstring), or None.
 
+        `cap_cpu` and `cap_mem` are the agent's free cpus and mem, normalised like `deficit`.
         Buckets are visited outwards from the deficit's own direction, and a bucket is skipped when
         a lower bound on its scores is no better than the best found. The bound: a bucket's classes
         lie in the triangle spanned by its two edge rays up to its longest class's length; from a
         point on one side of it, the nearest part of that triangle is the edge segment on that side.
         Scores only add to the squared distance in cpus and mem, so the squared distance to that
-        segment bounds every score in the bucket. This is the engine's hot loop: arithmetic is
-        written out with locals on purpose.
+        segment bounds every score in the bucket. In each bucket visited, the first class that fits
+        below the length nearest the deficit and the first above it are scored.
+
+        The score is the squared distance from the deficit per dimension, overshooting (taking more
+        than the deficit) weighted `OVERSHOOT` times. This is the engine's hot loop (once per
+        instance the fill places): the fit test and the score are written out inline with locals on
+        purpose, since a function call per class scanned costs as much as the test itself.
         """
-        v_cpu, v_mem = deficit[0], deficit[1]
+        v_cpu, v_mem, v_disk, v_gpus = deficit
         home = min(BUCKETS - 1, int(v_mem / (v_cpu + v_mem) * BUCKETS)) if v_cpu + v_mem > 0 else 0
-        cap_cpu, cap_mem = free[0], free[1]
-        classes, all_ids, all_lengths = self.classes, self.ids, self.lengths
+        free = agent.free
+        free_cpu, free_mem, port_free = free[0], free[1], agent.port_free
+        all_entries, all_lengths = self.entries, self.lengths
         best: SizeClass | None = None
-        best_score = float("inf")
-        for bucket, edge in _VISIT[home]:
-            ids = all_ids[bucket]
-            if not ids:
+        best_score = _INFINITY
+        for bucket, edge, d_cpu, d_mem, d_norm in _VISIT[home]:
+            entries = all_entries[bucket]
+            if not entries:
                 continue
             lengths = all_lengths[bucket]
             if edge >= 0.0:
@@ -160,7 +170,6 @@ class ClassIndex:
                 gap_cpu, gap_mem = v_cpu - along * u_cpu, v_mem - along * edge
                 if gap_cpu * gap_cpu + gap_mem * gap_mem >= best_score:
                     continue
-            d_cpu, d_mem, d_norm = _DIRECTIONS[bucket]
             # Length along this direction that lands nearest the deficit, capped by what fits.
             target = (v_cpu * d_cpu + v_mem * d_mem) / d_norm
             if cap_cpu < target * d_cpu:
@@ -168,56 +177,43 @@ class ClassIndex:
             if cap_mem < target * d_mem:
                 target = cap_mem / d_mem
             position = bisect_left(lengths, target)
-            # The first class that fits below the target length, then the first above it.
             for span in (
                 range(position - 1, max(-1, position - 1 - SCAN_DOWN), -1),
-                range(position, min(len(ids), position + SCAN_UP)),
+                range(position, min(len(entries), position + SCAN_UP)),
             ):
-                cls = _first_fitting(classes, ids, span, agent)
-                if cls is not None:
-                    score = _score(cls.norm, deficit)
+                for i in span:
+                    cls = entries[i]
+                    if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
+                        continue
+                    if cls.other and not all(free[d] >= need for d, need in cls.other):
+                        continue
+                    # The first class that fits along this span: score it (see `score`).
+                    norm = cls.norm
+                    gap = v_cpu - norm[0]
+                    score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                    gap = v_mem - norm[1]
+                    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                    gap = v_disk - norm[2]
+                    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
+                    gap = v_gpus - norm[3]
+                    score = score + (gap * gap if gap >= 0 else OVERSHOOT * gap * gap)
                     if score < best_score:
                         best, best_score = cls, score
+                    break
         return best
 
 
-def _first_fitting(
-    classes: Sequence[SizeClass], ids: list[int], span: range, agent: AgentBin
-) -> SizeClass | None:
-    """The first class along `span` (positions in a bucket) that fits the agent's free resources."""
-    free = agent.free
-    free_cpu, free_mem, port_free = free[0], free[1], agent.port_free
-    for i in span:
-        cls = classes[ids[i]]
-        if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
-            continue
-        if cls.other and not all(free[d] >= need for d, need in cls.other):
-            continue
-        return cls
-    return None
-
-
-def _score(norm: Sequence[float], deficit: Sequence[float]) -> float:
-    """Squared distance from the deficit, overshooting (taking more than the deficit) weighted more."""
-    gap = deficit[0] - norm[0]
-    score = gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-    gap = deficit[1] - norm[1]
-    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-    gap = deficit[2] - norm[2]
-    score += gap * gap if gap >= 0 else OVERSHOOT * gap * gap
-    gap = deficit[3] - norm[3]
-    return score + (gap * gap if gap >= 0 else OVERSHOOT * gap * gap)
-
-
-def _visit_order(home: int) -> tuple[tuple[int, float], ...]:
-    """Buckets outwards from `home`, each with the mem share of its edge facing home (-1 for home)."""
+def _visit_order(home: int) -> tuple[tuple[int, float, float, float, float], ...]:
+    """Buckets outwards from `home`, each as (bucket, mem share of its edge facing home (-1 for home),
+    then the bucket's centre direction from `_DIRECTIONS`)."""
     order: list[tuple[int, float]] = [(home, -1.0)]
     for step in range(1, BUCKETS):
         if home - step >= 0:
             order.append((home - step, (home - step + 1) / BUCKETS))
         if home + step < BUCKETS:
             order.append((home + step, (home + step) / BUCKETS))
-    return tuple(order)
+    return tuple((bucket, edge, *_DIRECTIONS[bucket]) for bucket, edge in order)
 
 
 _VISIT = tuple(_visit_order(home) for home in range(BUCKETS))
+_INFINITY = float("inf")

@@ -29,6 +29,7 @@ class AgentBin:
         "agent_id",
         "attributes",
         "free",
+        "host_ports",
         "hostname",
         "index",
         "offer_ids",
@@ -50,8 +51,10 @@ class AgentBin:
         self.free: list[int] = [r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli]
         self.ports: tuple[PortRange, ...] = r.ports
         self.port_free = ranges_count(r.ports) if r.ports else 0
-        # demand index -> [instances placed here, host ports of each instance]
-        self.placed: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
+        # demand index -> instances placed here, in the order demands first got one (the launch order),
+        # and, for demands with named ports, demand index -> the host ports of each of those instances.
+        self.placed: dict[int, int] = {}
+        self.host_ports: dict[int, list[tuple[int, ...]]] = {}
         self.sort_key = 0
 
     def absorb(self, offer: Offer) -> None:
@@ -89,7 +92,7 @@ def build_bins(offers: Sequence[Offer]) -> list[AgentBin]:
 class DemandPlan:
     """One demand being placed: its per-instance needs as integers, and how many are still to place."""
 
-    __slots__ = ("constraints", "demand", "index", "need", "remaining", "size", "vector")
+    __slots__ = ("constraints", "demand", "index", "need", "port_count", "remaining", "size", "vector")
 
     def __init__(self, index: int, demand: Demand) -> None:
         self.index = index
@@ -102,6 +105,7 @@ class DemandPlan:
             if vector[0] and vector[1] and not vector[2] and not vector[3]
             else tuple((d, v) for d, v in enumerate(vector) if v)
         )
+        self.port_count = len(demand.port_names)
         self.remaining = demand.count
         # The constraints of every pending version of the app (see `app_constraints`).
         self.constraints: tuple[Constraint, ...] = demand.constraints
@@ -188,18 +192,16 @@ def commit(agent: AgentBin, plan: DemandPlan, n: int, counts: AppCounts | None) 
     free = agent.free
     for dim, need in plan.need:
         free[dim] -= need * n
-    placed = agent.placed
-    entry = placed.get(plan.index)
-    if entry is None:
-        entry = placed[plan.index] = ([n], [])
-    else:
-        entry[0][0] += n
-    port_count = plan.demand.port_count
+    index, placed = plan.index, agent.placed
+    placed[index] = placed.get(index, 0) + n
+    port_count = plan.port_count
     if port_count:
         # Lowest free ports first: deterministic, and leaves the high end of the range in one piece.
         ports, agent.ports = take_ports(agent.ports, n * port_count)
         agent.port_free -= n * port_count
-        entry[1].extend(ports[i * port_count : (i + 1) * port_count] for i in range(n))
+        agent.host_ports.setdefault(index, []).extend(
+            ports[i * port_count : (i + 1) * port_count] for i in range(n)
+        )
     plan.remaining -= n
     if counts is not None:
         counts.record(agent, plan.constraints, n)
@@ -226,6 +228,8 @@ def app_constraints(plans: Sequence[DemandPlan]) -> None:
     with it (two versions pending during a rollout) would break the other's count; holding them all
     to the union keeps every stated constraint true over everything this call places.
     """
+    if not any(plan.demand.constraints for plan in plans):
+        return  # every union is empty: each plan already holds its demand's (empty) constraints
     union: dict[str, list[Constraint]] = {}
     for plan in plans:
         merged = union.setdefault(plan.demand.app_id, [])
