@@ -362,7 +362,18 @@ class MesosClient:
             case scheduler.Event.ERROR:
                 raise self._classify_error(event.error.message)
             case _:
-                for core_event in codec.events_from(event, self._clock()):
+                try:
+                    core_events = codec.events_from(event, self._clock())
+                except (ValueError, OverflowError) as exc:
+                    # Well-formed protobuf with values Gantry cannot represent (an inverted port
+                    # range, a scalar of 1e308): skip the event rather than let the exception end
+                    # run() and, with it, the whole scheduler.
+                    self.events_undecodable += 1
+                    self._log.warning(
+                        "mesos_event_unusable", type=scheduler.Event.Type.Name(event.type), error=str(exc)
+                    )
+                    return
+                for core_event in core_events:
                     await self._on_event(core_event)
 
     async def _on_subscribed(

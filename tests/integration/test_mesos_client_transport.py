@@ -563,6 +563,27 @@ async def test_accept_is_retried_after_an_answer_given_before_processing(
         assert len(master.calls) == 2 and client.ready
 
 
+def bad_offers_event(kind: str) -> scheduler.Event:
+    event = offers_event()
+    offer = event.offers.offers[0]
+    if kind == "inverted ports":
+        offer.resources[3].ranges.range[0].begin = 32000  # 32000-31009
+    else:
+        offer.resources[0].scalar.value = 1e308  # a thousandth of it overflows a float
+    return event
+
+
+@pytest.mark.parametrize("kind", ["inverted ports", "huge scalar"])
+async def test_an_offer_gantry_cannot_represent_is_skipped_not_fatal(master: TinyMaster, kind: str) -> None:
+    # Such an OFFERS event used to raise out of run(): the client, and with it Gantry, stopped.
+    rec = Recorder()
+    master.plans.append(stream(subscribed("fw-1"), bad_offers_event(kind), offers_event()))
+    async with running(make_client(master.url, rec)) as client:
+        await until(lambda: len(rec.of(OffersReceived)) == 1)
+        assert client.events_undecodable == 1
+        assert client.subscribed and client.failure is None and len(master.subscribes) == 1
+
+
 async def test_call_403_drops_the_stream_and_resubscribes(master: TinyMaster) -> None:
     rec = Recorder()
     async with running(make_client(master.url, rec)) as client:
