@@ -26,6 +26,8 @@ Policies (docs/app-spec.md describes them for users):
   when live; their updates are acknowledged all the same.
 - Kills are re-sent after every Subscribed and every `kill_retry_seconds` past the grace period
   until a terminal state arrives (a KILL can be lost with a connection or a master failover).
+- Lost launches: a task still STAGING `staging_reconcile_seconds` after launch is reconciled
+  explicitly (an ACCEPT lost in flight is never retried); TASK_GONE/UNKNOWN frees its slot.
 - Reconciliation: every Subscribed sends an explicit Reconcile of all live tasks; tasks that have not
   answered are re-sent with backoff (`reconcile_retry_seconds`, doubling, capped); once all have
   answered, an implicit Reconcile goes out every `implicit_reconcile_interval_seconds`.
@@ -119,6 +121,7 @@ class SchedulerConfig:
     unreachable_expunge_seconds: float = 86_400.0  # a detached unreachable task is forgotten after this
     backoff_reset_seconds: float = 60.0  # ready this long after the last crash resets the backoff
     kill_retry_seconds: float = 30.0  # re-send a KILL this long after the grace period if no answer
+    staging_reconcile_seconds: float = 60.0  # ask the master about a task still STAGING this long
     policy: Policy | None = None  # overrides every app's placement policy when set
 
 
@@ -196,6 +199,7 @@ class SchedulerState:
         self._reconcile_attempt = 0
         self._reconcile_next: float | None = None
         self._implicit_next: float | None = None
+        self._staging_asked: dict[str, float] = {}  # STAGING task id -> when the master was last asked
 
     @classmethod
     def restore(
@@ -491,8 +495,29 @@ class SchedulerState:
                 out.append(Reconcile())
                 self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
             self._retry_kills(now, out)
+            self._check_staging(now, out)
         self._expire_unreachable(now, out)
         self._reset_backoffs(now, out)
+
+    def _check_staging(self, now: float, out: list[Effect]) -> None:
+        """Ask the master about tasks still STAGING `staging_reconcile_seconds` after launch (or after
+        we last asked). An ACCEPT lost in flight is never retried (a retried ACCEPT that did arrive
+        would fail running tasks), so without this its tasks would hold their slots forever: the
+        master answers TASK_GONE/UNKNOWN for a task it never saw, which frees the slot."""
+        wait = self.config.staging_reconcile_seconds
+        staging = {r.task_id: r for r in self._live_records() if r.state is TaskState.STAGING}
+        self._staging_asked = {t: at for t, at in self._staging_asked.items() if t in staging}
+        stale = [r for r in staging.values() if r.task_id not in self._reconcile_pending
+                 and now - max(r.updated_at, self._staging_asked.get(r.task_id, r.updated_at)) >= wait]
+        if not stale:
+            return
+        out.append(Reconcile(tuple(ReconcileTask(r.task_id, r.agent_id) for r in stale)))
+        for record in stale:
+            self._staging_asked[record.task_id] = now
+            self._reconcile_pending[record.task_id] = record.agent_id
+        if self._reconcile_next is None:  # retried like any explicit reconciliation until answered
+            self._reconcile_attempt = 1
+            self._reconcile_next = now + self.config.reconcile_retry_seconds
 
     def _retry_kills(self, now: float, out: list[Effect]) -> None:
         for task_id in sorted(self._kills):

@@ -595,3 +595,36 @@ def test_scale_up_adds_slots_without_touching_running_tasks() -> None:
     assert sorted(t.slot for t in new) == [2, 3]
     assert {t.version for t in new} != {t.version for t in launched}  # the version names the count
     assert {t.version.split(".")[0] for t in new} == {t.version.split(".")[0] for t in launched}
+
+
+def test_task_stuck_in_staging_is_reconciled_and_replaced_when_the_master_never_saw_it() -> None:
+    # An ACCEPT lost in flight is not retried, so its task stays STAGING in our records. After
+    # staging_reconcile_seconds the core asks the master; a task the master never saw comes back
+    # TASK_GONE (PARTITION_AWARE), which frees the slot for a new task.
+    sim = Sim(SchedulerConfig(staging_reconcile_seconds=60))
+    sim.subscribe()
+    sim.submit(instances=1)
+    sim.at(1.0)
+    (lost,) = launches(sim.offers(sim.offer("a1")))
+    assert not only(sim.tick(60.0), Reconcile)  # 1 + 60 not reached yet
+    (ask,) = only(sim.tick(61.0), Reconcile)
+    assert ask.tasks == (ReconcileTask(lost.task_id, lost.agent_id),)
+    assert not only(sim.tick(62.0), Reconcile)  # asked once, not every tick
+    sim.update(lost.task_id, TaskState.GONE, ack=False, reason="REASON_RECONCILIATION")
+    (replacement,) = launches(sim.offers(sim.offer("a2")))
+    assert replacement.slot == lost.slot and replacement.task_id != lost.task_id
+
+
+def test_task_still_staging_at_the_master_is_asked_again_only_after_another_wait() -> None:
+    sim = Sim(SchedulerConfig(staging_reconcile_seconds=60, reconcile_retry_seconds=5))
+    sim.subscribe()
+    sim.submit(instances=1)
+    sim.at(1.0)
+    (slow,) = launches(sim.offers(sim.offer("a1")))
+    assert only(sim.tick(61.0), Reconcile)
+    sim.at(62.0)
+    sim.update(slow.task_id, TaskState.STAGING, ack=False, reason="REASON_RECONCILIATION")
+    assert not [r for e in (sim.tick(t) for t in (70.0, 100.0, 120.0)) for r in only(e, Reconcile)]
+    (again,) = only(sim.tick(121.0), Reconcile)  # 61 + 60
+    assert again.tasks == (ReconcileTask(slow.task_id, slow.agent_id),)
+    assert sim.live()[0].task_id == slow.task_id  # still the same task: nothing was replaced
