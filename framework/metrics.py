@@ -180,7 +180,7 @@ class Metrics:
         _set_snapshot(self.tasks, self._state_label, counts)
 
     def set_allocation(self, ratios: Mapping[str, float]) -> None:
-        """Allocated/total per resource (cpus, mem, disk, ports) over the agents in use."""
+        """Allocated/capacity per resource (cpus, mem, disk) over the agents running Gantry tasks."""
         _set_snapshot(self.allocation_ratio, self._resource_label, ratios)
 
     def set_unplaced(self, counts: Mapping[str, int]) -> None:
