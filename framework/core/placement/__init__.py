@@ -104,8 +104,7 @@ def place(
     heuristic: Heuristic = Heuristic.BALANCED,
 ) -> Placement:
     """Pack `demands` onto `offers`; see the module docstring for the contract."""
-    keys = [d.key for d in demands]
-    if len(set(keys)) != len(keys):
+    if len({(d.app_id, d.version) for d in demands}) != len(demands):
         raise ValueError("demands must have distinct (app_id, version) keys")
     agents = build_bins(offers)
     tracked = {d.app_id for d in demands if d.constraints or (policy or d.policy) is Policy.SPREAD}

@@ -27,6 +27,7 @@ Must not: do I/O, read a clock or use randomness.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from framework.core.placement.classes import ClassIndex, SizeClass, build_classes
@@ -50,10 +51,12 @@ class BalancedFill:
         self.lookup = ClassIndex(self.classes)
         # Classes worth slicing: those with more than one instance (a single one is left to the fill).
         self.many = sorted((c for c in self.classes if c.count > 1), key=lambda c: (-c.count, c.index))
-        vectors = [c.vector for c in self.classes]
-        self.rem = [sum(c.count * c.vector[d] for c in self.classes) for d in range(DIMENSIONS)]
-        # Per-resource minimum over all classes: an agent below it in any resource takes nothing more.
-        self.floor = [min((v[d] for v in vectors), default=0) for d in range(DIMENSIONS)]
+        # Per resource, over all classes: the total still to place, and the minimum (an agent below it in
+        # any resource takes nothing more). Columns via zip and map keep the per-class work in C.
+        columns = list(zip(*(c.vector for c in self.classes), strict=True)) or [()] * DIMENSIONS
+        class_counts = [c.count for c in self.classes]
+        self.rem = [sum(map(operator.mul, class_counts, column)) for column in columns]
+        self.floor = [min(column, default=0) for column in columns]
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
@@ -143,9 +146,9 @@ class BalancedFill:
         if not cls.count:
             self.lookup.remove(cls)
         members, counts = cls.members, self.counts
-        if len(members) == 1:
+        if members is None:
             # The common case (one demand per size): no need to walk the members.
-            plan = members[0]
+            plan = cls.plan
             commit(agent, plan, n, counts.get(plan.demand.app_id) if counts else None)
             return n
         placed = n

@@ -61,6 +61,7 @@ class SizeClass:
         "need",
         "norm",
         "other",
+        "plan",
         "port_count",
         "vector",
     )
@@ -76,11 +77,15 @@ class SizeClass:
         self.other = tuple((d, v) for d, v in plan.need if d > 1) if disk_milli or gpus_milli else ()
         cpu, mem = cpu_milli * scale[0], mem_milli * scale[1]
         self.norm = (cpu, mem, disk_milli * scale[2], gpus_milli * scale[3])
-        self.members = [plan]
+        # The first member; `members` lists them all once a second demand of the same size joins (most
+        # classes have one member, and a list each would be one more object per class to allocate).
+        self.plan = plan
+        self.members: list[DemandPlan] | None = None
         self.head = 0  # members before `head` are fully placed
         self.count = plan.remaining
-        self.length = cpu + mem
-        self.bucket = min(BUCKETS - 1, int(mem / self.length * BUCKETS)) if self.length > 0 else 0
+        length = self.length = cpu + mem
+        bucket = int(mem / length * BUCKETS) if length > 0 else 0
+        self.bucket = bucket if bucket < BUCKETS else BUCKETS - 1
 
     def fits(self, agent: AgentBin) -> bool:
         free = agent.free
@@ -102,6 +107,8 @@ def build_classes(plans: Sequence[DemandPlan], w: Sequence[int]) -> list[SizeCla
             existing = by_key[key] = SizeClass(len(classes), plan, scale, port_count)
             classes.append(existing)
         else:
+            if existing.members is None:
+                existing.members = [existing.plan]
             existing.members.append(plan)
             existing.count += plan.remaining
     return classes

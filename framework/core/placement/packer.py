@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from operator import attrgetter
 
 from framework.core.model import Policy
 from framework.core.placement.balanced import BalancedFill
@@ -51,15 +52,20 @@ class Packer:
 
     def place_all(self, plans: Sequence[DemandPlan], policy: Policy | None, heuristic: Heuristic) -> None:
         """Constrained and SPREAD demands first, then the rest with `heuristic`; repeat while that helps."""
-        by_size = sorted(plans, key=lambda p: (-p.size, p.index))
-        special = [p for p in by_size if p.constraints or (policy or p.demand.policy) is Policy.SPREAD]
-        plain = [p for p in by_size if not (p.constraints or (policy or p.demand.policy) is Policy.SPREAD)]
+        # Largest first, ties in input order: `plans` is in input order and the sort is stable.
+        by_size = sorted(plans, key=attrgetter("size"), reverse=True)
+        special: list[DemandPlan] = []
+        plain: list[DemandPlan] = []
+        for p in by_size:
+            (special if p.constraints or (policy or p.demand.policy) is Policy.SPREAD else plain).append(p)
         # Most constrained first: more constraints, then larger.
         special.sort(key=lambda p: -len(p.constraints))
-        apps: dict[str, int] = {}
-        for plan in plans:
-            apps[plan.demand.app_id] = apps.get(plan.demand.app_id, 0) + 1
-        repeat = any(apps[p.demand.app_id] > 1 and p.constraints for p in plans)
+        repeat = False
+        if any(p.constraints for p in special):
+            apps: dict[str, int] = {}
+            for plan in plans:
+                apps[plan.demand.app_id] = apps.get(plan.demand.app_id, 0) + 1
+            repeat = any(apps[p.demand.app_id] > 1 and p.constraints for p in plans)
         for plan in special:
             self._place_on_candidates(plan, policy or plan.demand.policy)
         if heuristic is Heuristic.BALANCED:
