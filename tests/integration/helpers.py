@@ -31,7 +31,7 @@ from framework.app import Running, serve
 from framework.core.scheduler import SchedulerConfig
 from framework.logging import build_logger
 from framework.mesos.client import Backoff
-from framework.settings import LogFormat, LogLevel, Settings
+from framework.settings import LogFormat, LogLevel, MesosContentType, Settings
 from harness import Harness, TaskRecord
 from harness.model import TERMINAL
 
@@ -99,10 +99,11 @@ class Gantry:
         config: SchedulerConfig = FAST_CONFIG,
         backoff: Backoff = FAST_BACKOFF,
         log_level: LogLevel = LogLevel.ERROR,
+        content_type: MesosContentType = MesosContentType.PROTOBUF,
     ) -> None:
         self.settings = Settings(
             master=master, listen_host="127.0.0.1", listen_port=0, data_dir=data_dir,
-            log_format=LogFormat.JSON, log_level=log_level,
+            log_format=LogFormat.JSON, log_level=log_level, mesos_content_type=content_type,
         )  # fmt: skip
         self._config = config
         self._backoff = backoff

@@ -14,6 +14,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from framework.settings import MesosContentType
 from harness import Harness
 from tests.integration.helpers import (
     Forwarder,
@@ -53,8 +56,15 @@ def subscriptions(h: Harness) -> int:
 
 
 @asynccontextmanager
-async def steady(data_dir: Path, master: Callable[[Harness], str] | None = None) -> AsyncIterator[Steady]:
-    async with fast_harness(6) as h, Gantry(master(h) if master else h.url, data_dir) as g:
+async def steady(
+    data_dir: Path,
+    master: Callable[[Harness], str] | None = None,
+    content_type: MesosContentType = MesosContentType.PROTOBUF,
+) -> AsyncIterator[Steady]:
+    async with (
+        fast_harness(6) as h,
+        Gantry(master(h) if master else h.url, data_dir, content_type=content_type) as g,
+    ):
         for app_id, n in DESIRED.items():
             await g.put_app(app_body(app_id, n, cpus=0.5))
         await until_converged(h, DESIRED)
@@ -94,8 +104,12 @@ async def marks(s: Steady) -> dict[str, int]:
     }
 
 
-async def test_dropped_subscription_stream(data_dir: Path) -> None:
-    async with steady(data_dir) as s:
+@pytest.mark.parametrize("content_type", list(MesosContentType))
+async def test_dropped_subscription_stream(data_dir: Path, content_type: MesosContentType) -> None:
+    # Both wire encodings: the whole exchange (offers, launches, updates, ACKs, reconciliation)
+    # runs in protobuf or in Mesos' JSON, and the harness checks each call either way.
+    async with steady(data_dir, content_type=content_type) as s:
+        assert {c.content_type for c in s.h.calls} == {_media(content_type)}
         before = await marks(s)
         assert s.h.drop_stream() == 1
         await recovered(s, **before)
@@ -141,6 +155,10 @@ async def test_leader_moves_and_the_old_address_redirects(data_dir: Path) -> Non
             assert s.g.running is not None and s.g.running.client.master_url == s.h.url
             assert (await s.g.info())["master"] == s.h.url
             assert old.errors == []
+
+
+def _media(content_type: MesosContentType) -> str:
+    return "application/json" if content_type is MesosContentType.JSON else "application/x-protobuf"
 
 
 def _point(relay: Forwarder, h: Harness) -> str:
