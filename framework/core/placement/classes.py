@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
+from operator import attrgetter
 
 from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import AgentBin, DemandPlan
@@ -124,7 +125,8 @@ class ClassIndex:
         # the objects rather than their indices saves an indirection per class scanned in `pick`.
         self.lengths: list[list[float]] = [[] for _ in range(BUCKETS)]
         self.entries: list[list[SizeClass]] = [[] for _ in range(BUCKETS)]
-        for cls in sorted(classes, key=lambda c: (c.length, c.index)):
+        # By length, ties in class order: `classes` is in class order and the sort is stable.
+        for cls in sorted(classes, key=attrgetter("length")):
             if cls.count:
                 self.lengths[cls.bucket].append(cls.length)
                 self.entries[cls.bucket].append(cls)
@@ -164,15 +166,15 @@ class ClassIndex:
         all_entries, all_lengths = self.entries, self.lengths
         best: SizeClass | None = None
         best_score = _INFINITY
-        for bucket, edge, d_cpu, d_mem, d_norm in _VISIT[home]:
+        for bucket, edge, u_cpu, edge_norm, d_cpu, d_mem, d_norm in _VISIT[home]:
             entries = all_entries[bucket]
             if not entries:
                 continue
             lengths = all_lengths[bucket]
             if edge >= 0.0:
-                # Squared distance to the edge segment facing the deficit (the bound above).
-                u_cpu = 1.0 - edge
-                along = (v_cpu * u_cpu + v_mem * edge) / (u_cpu * u_cpu + edge * edge)
+                # Squared distance to the edge segment facing the deficit (the bound above); the edge
+                # ray is (u_cpu, edge) with u_cpu = 1 - edge, and edge_norm its squared length.
+                along = (v_cpu * u_cpu + v_mem * edge) / edge_norm
                 along = 0.0 if along < 0.0 else lengths[-1] if along > lengths[-1] else along
                 gap_cpu, gap_mem = v_cpu - along * u_cpu, v_mem - along * edge
                 if gap_cpu * gap_cpu + gap_mem * gap_mem >= best_score:
@@ -210,16 +212,21 @@ class ClassIndex:
         return best
 
 
-def _visit_order(home: int) -> tuple[tuple[int, float, float, float, float], ...]:
-    """Buckets outwards from `home`, each as (bucket, mem share of its edge facing home (-1 for home),
-    then the bucket's centre direction from `_DIRECTIONS`)."""
+def _visit_order(home: int) -> tuple[tuple[int, float, float, float, float, float, float], ...]:
+    """Buckets outwards from `home`, each as (bucket, mem share `e` of its edge facing home (-1 for
+    home), 1 - e, (1 - e)**2 + e**2, then the bucket's centre direction from `_DIRECTIONS`).
+
+    Everything `pick` can compute once rather than per call, in the same float operations."""
     order: list[tuple[int, float]] = [(home, -1.0)]
     for step in range(1, BUCKETS):
         if home - step >= 0:
             order.append((home - step, (home - step + 1) / BUCKETS))
         if home + step < BUCKETS:
             order.append((home + step, (home + step) / BUCKETS))
-    return tuple((bucket, edge, *_DIRECTIONS[bucket]) for bucket, edge in order)
+    return tuple(
+        (bucket, edge, 1.0 - edge, (1.0 - edge) * (1.0 - edge) + edge * edge, *_DIRECTIONS[bucket])
+        for bucket, edge in order
+    )
 
 
 _VISIT = tuple(_visit_order(home) for home in range(BUCKETS))
