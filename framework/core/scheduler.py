@@ -343,9 +343,10 @@ class SchedulerState:
             self._on_unknown_status(ev, out)
             return
         new = old.after(ev)
-        if new != old or ev.uuid is not None:
+        if new != old:
             # Persist before acknowledge: once acknowledged, the agent forgets the update, so an
-            # update we had not stored would be lost with a crash.
+            # update we had not stored would be lost with a crash. A resent copy of the update we
+            # stored last (same uuid) changes nothing (new == old): it is only acknowledged again.
             out.append(PersistTask(new))
         self._acknowledge(ev, new.agent_id, out)
         if new == old:

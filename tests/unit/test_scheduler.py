@@ -8,7 +8,7 @@ stored. The property tests (tests/property/test_scheduler_props.py) reuse it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from framework.core.effects import (
@@ -628,3 +628,21 @@ def test_task_still_staging_at_the_master_is_asked_again_only_after_another_wait
     (again,) = only(sim.tick(121.0), Reconcile)  # 61 + 60
     assert again.tasks == (ReconcileTask(slow.task_id, slow.agent_id),)
     assert sim.live()[0].task_id == slow.task_id  # still the same task: nothing was replaced
+
+
+def test_a_resent_update_is_acknowledged_again_without_storing_it_twice() -> None:
+    # Agents resend an update until it is acknowledged; under load copies arrive while the first
+    # ACK is in flight. The copy carries the stored record's uuid, so it changes nothing.
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=1)
+    sim.at(1.0)
+    (task,) = launches(sim.offers(sim.offer("a1")))
+    uuid = (7).to_bytes(16, "big")
+    update = StatusUpdated(2.0, task.task_id, TaskState.RUNNING, task.agent_id, None, None, None,
+                           "SOURCE_EXECUTOR", uuid)
+    first = sim.handle(update)
+    assert [type(e) for e in first if isinstance(e, PersistTask | Acknowledge)] == [PersistTask, Acknowledge]
+    again = sim.handle(replace(update, now=12.0))
+    assert not only(again, PersistTask)
+    assert only(again, Acknowledge) == [Acknowledge(task.agent_id, task.task_id, uuid)]
