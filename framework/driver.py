@@ -8,10 +8,12 @@ reads are answered from the in-memory core state (single-threaded asyncio, so al
 writes go through the inbox like every other event and return once their effects are durable.
 
 Theory of operation (ordering hazards live here):
-- A turn's Persist* effects are stored first, all in one transaction; then its Mesos calls are sent
-  in list order, concurrently (bounded), except SUPPRESS and REVIVE, which are barriers (their
-  relative order matters to the master's allocator). Hoisting persists is safe because the core
-  only ever needs a Persist before a call, never a call before a Persist (effects.py).
+- A turn's Persist* effects are stored first, all in one transaction; then its Mesos calls are
+  dispatched in the background, in list order, per lane (offer answers, ACKs, other calls), so the
+  next turn (and the offers waiting in it) never waits for the master's answers to this turn's calls.
+  SUPPRESS and REVIVE are barriers: each goes out only after every call dispatched before it has
+  completed. Hoisting persists is safe because the core only ever needs a Persist before a call,
+  never a call before a Persist (effects.py).
 - Persist before acknowledge / launch: the core places every `PersistTask` before the `Acknowledge`
   or `Accept` that depends on it; because the driver awaits the store before sending the calls that
   follow, an ACK never reaches the master for an update that is not on disk.
@@ -30,10 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from structlog.typing import FilteringBoundLogger
 
@@ -50,6 +52,7 @@ from framework.api.port import (
 from framework.core.effects import (
     Accept,
     Acknowledge,
+    Decline,
     Effect,
     MesosCall,
     Persist,
@@ -81,8 +84,12 @@ __all__ = ["CallSender", "Driver", "DriverFailed"]
 # Bounds on one reactor turn. A turn handles every event queued so far (up to MAX_BATCH), so a burst
 # of status updates costs one core call and one store transaction instead of thousands.
 MAX_BATCH = 5_000
-MAX_CONCURRENT_CALLS = 64
-MAX_CONCURRENT_ACKS = 16  # below the client's connection pool (64), so offers always find a connection
+# Concurrency per lane; together (56) below the Mesos client's connection pool (64), so an offer
+# answer always finds a free connection.
+MAX_CONCURRENT_CALLS = 16  # KILL, RECONCILE
+MAX_CONCURRENT_ACKS = 16
+MAX_CONCURRENT_OFFER_ANSWERS = 24  # ACCEPT, DECLINE: never queued behind the other lanes
+MAX_OUTSTANDING_CALLS = 5_000  # a turn waits (backpressure) while more non-ACK calls are in flight
 TICK_EVERY = 1.0  # at least this often, even when the core names no deadline
 METRICS_EVERY = 1.0  # cheap gauges (subscribed, reconnects, reconciliation) at most this often
 # The O(tasks) gauges (tasks by state, allocation, unplaced) may use at most this share of the
@@ -159,6 +166,8 @@ class Driver:
         self._agents: dict[str, _AgentCapacity] = {}
         self._reconcile_started: float | None = None
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self._offer_answers = asyncio.Semaphore(MAX_CONCURRENT_OFFER_ANSWERS)
+        self._inflight: set[asyncio.Task[None]] = set()  # dispatched calls other than ACKs
         self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
         self._acking: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # (task id, uuid) -> its ACK
 
@@ -198,10 +207,10 @@ class Driver:
                 await self._turn(items)
         finally:
             self._running = False
-            acks = list(self._acking.values())
-            for ack in acks:
-                ack.cancel()
-            await asyncio.gather(*acks, return_exceptions=True)
+            outstanding = [*self._acking.values(), *self._inflight]
+            for task in outstanding:
+                task.cancel()
+            await asyncio.gather(*outstanding, return_exceptions=True)
             reason = self._failed or "the scheduler stopped"
             while not self._inbox.empty():
                 item = self._inbox.get_nowait()
@@ -300,38 +309,53 @@ class Driver:
                 )
 
     async def _send_calls(self, calls: list[MesosCall]) -> None:
-        pending: list[asyncio.Task[None]] = []
+        """Dispatch a turn's calls without waiting for the master's answers.
+
+        The turn only waits while too many calls are outstanding (backpressure). Offer answers
+        (ACCEPT, DECLINE) have a lane of their own, so they never queue behind KILLs,
+        reconciliations or ACKs: every offer must be answered within its allocation interval.
+        """
+        while len(self._inflight) >= MAX_OUTSTANDING_CALLS:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
         for call in calls:
             self._track_launches(call)
             if isinstance(call, Acknowledge):
-                # Not awaited by the turn: its update is already stored (persists go first), an ACK
-                # lost in flight is answered by the agent resending, and a burst of thousands of ACKs
-                # must not hold back the next turn, where offers wait to be answered in time.
-                # An agent resends an update until acknowledged; a copy whose ACK is still queued
-                # needs no second one (under load the copies would otherwise multiply the queue).
+                # An ACK lost in flight is answered by the agent resending the update; a copy whose
+                # ACK is still queued needs no second one (under load the copies would otherwise
+                # multiply the queue).
                 key = (call.task_id, call.uuid)
                 if key not in self._acking:
-                    ack = asyncio.create_task(self._send_ack(call))
+                    ack = asyncio.create_task(self._send_limited(self._acks, call))
                     self._acking[key] = ack
                     ack.add_done_callback(partial(self._acked, key))
             elif isinstance(call, Suppress | Revive):
-                # A barrier: everything before it is on the wire first, and it before anything after.
-                await asyncio.gather(*pending)
-                pending.clear()
-                await self._send(call)
+                # A barrier, in the background: it goes on the wire after every call dispatched
+                # before it (a DECLINE landing after a REVIVE would install the very filter the REVIVE
+                # meant to clear), and SUPPRESS/REVIVE keep their relative order.
+                self._spawn(self._send_after(tuple(self._inflight), call))
+            elif isinstance(call, Accept | Decline):
+                self._spawn(self._send_limited(self._offer_answers, call))
             else:
-                await self._calls.acquire()
-                pending.append(asyncio.create_task(self._send(call, release=True)))
-        await asyncio.gather(*pending)
+                self._spawn(self._send_limited(self._calls, call))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _send_after(self, before: tuple[asyncio.Task[None], ...], call: MesosCall) -> None:
+        if before:
+            await asyncio.wait(before)
+        await self._send(call)
+
+    async def _send_limited(self, limit: asyncio.Semaphore, call: MesosCall) -> None:
+        async with limit:
+            await self._send(call)
 
     def _acked(self, key: tuple[str, bytes], _: asyncio.Task[None]) -> None:
         self._acking.pop(key, None)
 
-    async def _send_ack(self, call: Acknowledge) -> None:
-        async with self._acks:
-            await self._send(call)
-
-    async def _send(self, call: MesosCall, *, release: bool = False) -> None:
+    async def _send(self, call: MesosCall) -> None:
         try:
             if self._client is None:
                 self._log.warning("call_dropped_no_client", call=type(call).__name__)
@@ -339,9 +363,6 @@ class Driver:
             await self._client.send(call)
         except Exception as exc:  # every MesosError and transport failure: the call may be lost
             self._log.warning("call_failed", call=type(call).__name__, error=str(exc))
-        finally:
-            if release:
-                self._calls.release()
 
     # ---- metrics --------------------------------------------------------------------------------
 
