@@ -96,7 +96,7 @@ class BalancedFill:
         for cls in self.many:
             count = cls.count
             if count >= threshold:
-                share = min(count * have // need for have, need in dims)
+                share = min([count * have // need for have, need in dims])
                 placed += self._place(agent, cls, min(share, _fits(agent, cls)))
         return placed
 
@@ -163,9 +163,14 @@ class BalancedFill:
 
 
 def _fits(agent: AgentBin, cls: SizeClass) -> int:
-    best = cls.count
+    """How many instances of the class the agent's free resources hold, at most the class's count."""
+    best, free = cls.count, agent.free
     for dim, need in cls.need:
-        best = min(best, agent.free[dim] // need)
+        fit = free[dim] // need
+        if fit < best:
+            best = fit
     if cls.port_count:
-        best = min(best, agent.port_free // cls.port_count)
+        fit = agent.port_free // cls.port_count
+        if fit < best:
+            best = fit
     return best
