@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from framework.core.placement.classes import ClassIndex, SizeClass, build_classes
 from framework.core.placement.index import FreeIndex
-from framework.core.placement.scorers import SCALE, weighted_size
+from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import DIMENSIONS, AgentBin, AppCounts, DemandPlan, commit
 
 
@@ -67,7 +67,8 @@ class BalancedFill:
         index = self.index
         touched: list[AgentBin] = []
         left = sum(c.count for c in classes)
-        smallest = min(weighted_size(c.vector, self.w) for c in classes)
+        # A class's weighted size is its first member's (same vector), computed once by `place`.
+        smallest = min(c.plan.size for c in classes)
         for position in range(index.start(smallest), len(index.keys)):
             agent = index.agent_at(position)
             free = agent.free

@@ -160,7 +160,9 @@ class ClassIndex:
         purpose, since a function call per class scanned costs as much as the test itself.
         """
         v_cpu, v_mem, v_disk, v_gpus = deficit
-        home = min(BUCKETS - 1, int(v_mem / (v_cpu + v_mem) * BUCKETS)) if v_cpu + v_mem > 0 else 0
+        home = int(v_mem / (v_cpu + v_mem) * BUCKETS) if v_cpu + v_mem > 0 else 0
+        if home >= BUCKETS:
+            home = BUCKETS - 1
         free = agent.free
         free_cpu, free_mem, port_free = free[0], free[1], agent.port_free
         all_entries, all_lengths = self.entries, self.lengths
@@ -186,9 +188,13 @@ class ClassIndex:
             if cap_mem < target * d_mem:
                 target = cap_mem / d_mem
             position = bisect_left(lengths, target)
+            # Bounded scans down from just below the target length, then up from it (conditional
+            # expressions rather than min/max calls: this runs a few times per pick).
+            low = position - 1 - SCAN_DOWN
+            high = position + SCAN_UP
             for span in (
-                range(position - 1, max(-1, position - 1 - SCAN_DOWN), -1),
-                range(position, min(len(entries), position + SCAN_UP)),
+                range(position - 1, low if low > -1 else -1, -1),
+                range(position, high if high < len(entries) else len(entries)),
             ):
                 for i in span:
                     cls = entries[i]
