@@ -112,6 +112,13 @@ def test_instances_fit_by_integer_division(agent: OfferBuilder, demand: Demand, 
         assert (demand.key in result.unplaced) is (placed < demand.count)
 
 
+def test_demands_of_no_resources_all_fit_on_one_agent() -> None:
+    # Nothing requested, so any offer holds every instance (this used to raise on an empty min()).
+    placement = place([make_demand(count=3, cpus=0, mem=0)], [make_offer().on_agent("a1")])
+    assert per_agent(placement) == {"a1": 3}
+    assert not placement.unplaced
+
+
 def test_pack_fills_the_fullest_agent_that_fits() -> None:
     # free cpus: a1 = 8, a2 = 2, a3 = 3; a 2-cpu instance fits all three: the fullest is a2 (2 - 2 = 0 left).
     offers = [make_offer(cpus=c, mem=8192).on_agent(a) for a, c in (("a1", 8), ("a2", 2), ("a3", 3))]
