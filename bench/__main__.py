@@ -55,11 +55,13 @@ def main(argv: list[str]) -> int:
         )
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
-    sections = _old_sections()
     for name in chosen:
         print(f"== bench {name}", flush=True)
         module = importlib.import_module(f"bench.bench_{name}")
-        sections[name] = module.run(RESULTS).strip("\n")
+        section = module.run(RESULTS).strip("\n")
+        # Re-read just before writing: a long benchmark must not wipe sections written meanwhile.
+        sections = _old_sections()
+        sections[name] = section
         DOC.write_text(HEADER + "".join(f"\n<!-- bench:{k} -->\n{v}\n" for k, v in sorted(sections.items())))
     return 0
 
