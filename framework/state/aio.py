@@ -164,6 +164,11 @@ class AsyncStore:
         try:
             await opened
         except BaseException:
+            # Cancelled (a signal during start-up) after the factory may have succeeded: without a
+            # stop job the worker would wait for jobs forever, this join would never return, and
+            # the data directory would stay locked. If the factory failed, the worker has already
+            # returned and never reads the job.
+            jobs.put(_Stop(future=loop.create_future()))
             thread.join()
             raise
         return cls(jobs, thread)
