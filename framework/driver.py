@@ -230,10 +230,18 @@ class Driver:
             items.append(self._inbox.get_nowait())
         return items
 
+    def _due_deadline(self) -> float | None:
+        """The core's next deadline, unless a Tick at or after it was already delivered.
+
+        A deadline that a Tick did not move (a KILL retry while disconnected, say) would otherwise
+        make every loop iteration a reactor turn; the regular tick still covers it."""
+        deadline = self._state.next_deadline()
+        return deadline if deadline is not None and deadline > self._last_tick else None
+
     def _tick_timeout(self) -> float:
         now = self._clock()
         wait = self._last_tick + TICK_EVERY - now
-        deadline = self._state.next_deadline()
+        deadline = self._due_deadline()
         if deadline is not None:
             wait = min(wait, deadline - now)
         return max(0.0, wait)
@@ -241,7 +249,7 @@ class Driver:
     async def _turn(self, items: list[_Item]) -> None:
         now = self._clock()
         events = [item.event for item in items]
-        deadline = self._state.next_deadline()
+        deadline = self._due_deadline()
         if now >= self._last_tick + TICK_EVERY or (deadline is not None and now >= deadline):
             events.append(Tick(now))
             self._last_tick = now
