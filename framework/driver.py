@@ -67,6 +67,7 @@ from framework.core.events import (
     Disconnected,
     Event,
     OffersReceived,
+    StatusUpdated,
     Subscribed,
     Tick,
 )
@@ -377,6 +378,8 @@ class Driver:
     def _observe_events(self, events: Sequence[Event]) -> None:
         m = self._metrics
         for event in events:
+            if type(event) is StatusUpdated:
+                continue  # the bulk of most turns (100,000 at once after a restart), and never counted here
             match event:
                 case OffersReceived(offers=offers):
                     m.offers_received.inc(len(offers))

@@ -100,7 +100,10 @@ class TaskRecord:
         else:
             healthy = self.healthy if running and self.state is TaskState.RUNNING else None
         if ev.uuid is None and ev.state is self.state:
-            return replace(self, healthy=healthy, agent_id=self.agent_id or ev.agent_id)
+            agent_id = self.agent_id or ev.agent_id
+            if healthy == self.healthy and agent_id == self.agent_id:
+                return self  # the usual reconciliation reply: no copy, and callers can test `is`
+            return replace(self, healthy=healthy, agent_id=agent_id)
         return replace(
             self,
             state=ev.state,

@@ -139,7 +139,7 @@ def _config_of(version: str) -> str:
 
 
 def _task_seq(task_id: str) -> int:
-    tail = task_id.rsplit(".", 1)[-1]
+    tail = task_id[task_id.rfind(".") + 1 :]  # the whole id when it has no '.' (rfind gives -1)
     return int(tail) if tail.isdigit() else 0
 
 
@@ -222,10 +222,11 @@ class SchedulerState:
             state._dirty.add(restored.spec.id)
         state._counters = dict(task_counters)
         taken: set[tuple[str, int]] = set()
-        for record in sorted(tasks, key=lambda r: -_task_seq(r.task_id)):
-            if record.terminal:
-                continue
-            seq = _task_seq(record.task_id)
+        # Youngest first (see above); each id is parsed once, and terminal history is dropped before
+        # the sort (it can be as long as the live tasks).
+        live = [(_task_seq(r.task_id), r) for r in tasks if not r.terminal]
+        live.sort(key=lambda pair: -pair[0])
+        for seq, record in live:
             state._counters[record.app_id] = max(state._counters.get(record.app_id, 0), seq)
             app = state._apps.get(record.app_id)
             if app is None or record.slot < 0 or (record.app_id, record.slot) in taken:
@@ -343,13 +344,14 @@ class SchedulerState:
             self._on_unknown_status(ev, out)
             return
         new = old.after(ev)
-        if new != old:
+        changed = new is not old and new != old  # `is`: after() returns the record itself when unchanged
+        if changed:
             # Persist before acknowledge: once acknowledged, the agent forgets the update, so an
             # update we had not stored would be lost with a crash. A resent copy of the update we
             # stored last (same uuid) changes nothing (new == old): it is only acknowledged again.
             out.append(PersistTask(new))
         self._acknowledge(ev, new.agent_id, out)
-        if new == old:
+        if not changed:
             return
         owner = self._owner[ev.task_id]
         app = self._apps[owner] if owner is not None else None
