@@ -91,6 +91,9 @@ MAX_CONCURRENT_CALLS = 16  # KILL, RECONCILE
 MAX_CONCURRENT_ACKS = 16
 MAX_CONCURRENT_OFFER_ANSWERS = 24  # ACCEPT, DECLINE: never queued behind the other lanes
 MAX_OUTSTANDING_CALLS = 5_000  # a turn waits (backpressure) while more non-ACK calls are in flight
+BARRIER_ATTEMPTS = 5
+BARRIER_RETRY_SECONDS = 1.0
+STORE_FRESH_SECONDS = 5.0  # a store write this recent proves the store writable (no ping needed)
 TICK_EVERY = 1.0  # at least this often, even when the core names no deadline
 METRICS_EVERY = 1.0  # cheap gauges (subscribed, reconnects, reconciliation) at most this often
 # The O(tasks) gauges (tasks by state, allocation, unplaced) may use at most this share of the
@@ -169,6 +172,9 @@ class Driver:
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._offer_answers = asyncio.Semaphore(MAX_CONCURRENT_OFFER_ANSWERS)
         self._inflight: set[asyncio.Task[None]] = set()  # dispatched calls other than ACKs
+        self._ordered: set[asyncio.Task[None]] = set()  # of those, offer answers and barriers
+        self._latest_barrier: asyncio.Task[None] | None = None
+        self._last_persisted = float("-inf")  # time.monotonic() of the last successful store write
         self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
         self._acking: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # (task id, uuid) -> its ACK
 
@@ -300,6 +306,7 @@ class Driver:
     async def _persist(self, effects: list[Persist]) -> None:
         try:
             await self._store.apply(changes_for(effects))
+            self._last_persisted = time.monotonic()
         except StoreError as exc:
             # Nothing after this may happen: the core's memory is ahead of the disk.
             self._failed = f"the state store failed: {exc}"
@@ -338,24 +345,39 @@ class Driver:
                     self._acking[key] = ack
                     ack.add_done_callback(partial(self._acked, key))
             elif isinstance(call, Suppress | Revive):
-                # A barrier, in the background: it goes on the wire after every call dispatched
-                # before it (a DECLINE landing after a REVIVE would install the very filter the REVIVE
-                # meant to clear), and SUPPRESS/REVIVE keep their relative order.
-                self._spawn(self._send_after(tuple(self._inflight), call))
+                # A barrier, in the background: it goes on the wire after every offer answer and
+                # barrier dispatched before it (a DECLINE landing after a REVIVE would install the
+                # very filter the REVIVE meant to clear), so SUPPRESS/REVIVE keep their order too.
+                # KILLs and reconciliations do not hold it back: their order does not matter.
+                barrier = self._spawn(self._send_barrier(tuple(self._ordered), call), ordered=True)
+                self._latest_barrier = barrier
             elif isinstance(call, Accept | Decline):
-                self._spawn(self._send_limited(self._offer_answers, call))
+                self._spawn(self._send_limited(self._offer_answers, call), ordered=True)
             else:
                 self._spawn(self._send_limited(self._calls, call))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, ordered: bool = False) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+        if ordered:
+            self._ordered.add(task)
+            task.add_done_callback(self._ordered.discard)
+        return task
 
-    async def _send_after(self, before: tuple[asyncio.Task[None], ...], call: MesosCall) -> None:
+    async def _send_barrier(self, before: tuple[asyncio.Task[None], ...], call: MesosCall) -> None:
+        """Send SUPPRESS/REVIVE once `before` are done; retry it while it is still the latest one.
+
+        The core believes a barrier it emitted took effect: a REVIVE lost while still subscribed
+        would leave the master suppressing offers that pending work needs. A newer barrier
+        supersedes an older one, so only the latest is retried (retrying an older one could
+        reorder them)."""
         if before:
             await asyncio.wait(before)
-        await self._send(call)
+        for attempt in range(BARRIER_ATTEMPTS):
+            if await self._send(call) or self._latest_barrier is not asyncio.current_task():
+                return
+            await asyncio.sleep(BARRIER_RETRY_SECONDS * (attempt + 1))
 
     async def _send_limited(self, limit: asyncio.Semaphore, call: MesosCall) -> None:
         async with limit:
@@ -364,14 +386,17 @@ class Driver:
     def _acked(self, key: tuple[str, bytes], _: asyncio.Task[None]) -> None:
         self._acking.pop(key, None)
 
-    async def _send(self, call: MesosCall) -> None:
+    async def _send(self, call: MesosCall) -> bool:
+        """Send one call; False (logged) if it may not have reached the master."""
         try:
             if self._client is None:
                 self._log.warning("call_dropped_no_client", call=type(call).__name__)
-                return
+                return False
             await self._client.send(call)
+            return True
         except Exception as exc:  # every MesosError and transport failure: the call may be lost
             self._log.warning("call_failed", call=type(call).__name__, error=str(exc))
+            return False
 
     # ---- metrics --------------------------------------------------------------------------------
 
@@ -456,7 +481,8 @@ class Driver:
             if create_only and existed:
                 raise AppAlreadyExists(spec.id)
             await self._submit(AppSubmitted(self._clock(), spec))
-        return Submitted(app=await self.app(spec.id), created=not existed)
+            # Read back under the lock: a DELETE right behind must not turn this write into a 404.
+            return Submitted(app=await self.app(spec.id), created=not existed)
 
     async def delete_app(self, app_id: str) -> None:
         async with self._write_lock:
@@ -507,7 +533,10 @@ class Driver:
             None if client and client.ready else _not_subscribed_reason(client),
         )
         try:
-            await asyncio.wait_for(self._store.ping(), READY_PING_TIMEOUT)
+            # Under load the ping queues behind every write on the store's thread: a recent
+            # successful write already proves what the ping would.
+            if time.monotonic() - self._last_persisted > STORE_FRESH_SECONDS:
+                await asyncio.wait_for(self._store.ping(), READY_PING_TIMEOUT)
             store = ReadinessCheck("store_writable", True)
         except (StoreError, TimeoutError) as exc:
             store = ReadinessCheck("store_writable", False, f"the state store is not writable: {exc}")

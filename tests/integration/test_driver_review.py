@@ -145,3 +145,62 @@ async def test_the_driver_does_not_spin_on_a_deadline_a_tick_cannot_move(data_di
     finally:
         await store.close()
     assert state.turns <= 1, f"{state.turns} reactor turns with nothing to do: the driver busy-loops"
+
+
+class _FlakyClient:
+    """A subscribed client whose first REVIVE is lost in flight (a 500, a reset, a timeout)."""
+
+    def __init__(self) -> None:
+        self.framework_id: str | None = "fw-1"
+        self.master_url: str | None = "http://master.example:5050"
+        self.reconnects = 0
+        self.sent: list[object] = []
+        self.revives_failed = 0
+
+    @property
+    def subscribed(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def send(self, effect: object) -> None:
+        if type(effect).__name__ == "Revive" and self.revives_failed == 0:
+            self.revives_failed += 1
+            raise ConnectionResetError("lost in flight")
+        self.sent.append(effect)
+
+
+async def test_a_revive_lost_in_flight_is_sent_again(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The core believes its REVIVE took effect; if it was lost, pending work would wait on a master
+    # that still suppresses offers. The driver retries the latest barrier until it gets through.
+    monkeypatch.setattr("framework.driver.BARRIER_RETRY_SECONDS", 0.01)
+    store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+    client = _FlakyClient()
+    try:
+        driver = Driver(
+            SchedulerState(), store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
+            framework_name="gantry", embedded_cluster=False,
+        )  # fmt: skip
+        driver.attach(client)
+        running = asyncio.create_task(driver.run())
+        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))  # -> SUPPRESS
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if any(type(c).__name__ == "Suppress" for c in client.sent):
+                break
+        spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 128, "instances": 1})
+        await driver.submit_app(spec, create_only=True)  # work appears -> REVIVE (lost once)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if any(type(c).__name__ == "Revive" for c in client.sent):
+                break
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    finally:
+        await store.close()
+    assert client.revives_failed == 1
+    barriers = [type(c).__name__ for c in client.sent if type(c).__name__ in ("Suppress", "Revive")]
+    assert barriers == ["Suppress", "Revive"]
