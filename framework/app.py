@@ -7,7 +7,8 @@ Mesos client, the driver and the HTTP API, and runs them until a signal or a fat
 
 Start order matters: the store is opened (and locked) first, so a second Gantry on the same data dir
 fails before it can subscribe; the driver runs before the client subscribes, so no event can arrive
-before someone consumes it; the API listens last, once it has something true to say.
+before someone consumes it; the API binds its port before the client subscribes, so a taken port
+fails start-up before the master hands out a framework id (until the driver runs, it answers 503).
 
 Must not: contain decisions or protocol code; every part it wires lives in its own module.
 """
@@ -139,12 +140,13 @@ async def serve(
             runner = web.AppRunner(build_api(driver, metrics, settings, log), access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
+            # Bind the API before subscribing: a taken port must fail Gantry before the master
+            # hands it a framework id (requests meanwhile get 503 "starting" from the driver).
+            await web.TCPSite(runner, settings.listen_host, settings.listen_port).start()
+            api_url = _site_url(runner, settings)
             async with asyncio.TaskGroup() as group:
                 group.create_task(driver.run(), name="driver")
                 group.create_task(client.run(), name="mesos-client")
-                site = web.TCPSite(runner, settings.listen_host, settings.listen_port)
-                await site.start()
-                api_url = _site_url(runner, settings)
                 log.info("gantry_started", api=api_url, master=master, version=version)
                 if started is not None:
                     result = started(Running(api_url, master, driver, client))
