@@ -24,7 +24,7 @@ Translation decisions (see /work/shared/mesos-protocol.md for the wire facts):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import assert_never
+from typing import Any, assert_never
 
 from framework.core.effects import (
     Accept,
@@ -49,7 +49,7 @@ from framework.core.events import (
 )
 from framework.core.events import Event as CoreEvent
 from framework.core.model import Offer
-from framework.core.resources import Resources, from_milli, to_milli
+from framework.core.resources import Resources, from_milli, normalize_ranges, to_milli
 from framework.core.spec import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
 from framework.mesos.wire import EventDecodeError
 from proto.mesos.v1 import mesos_pb2 as mesos
@@ -142,13 +142,10 @@ def resources_from(resources: Iterable[mesos.Resource]) -> Resources:
             scalars[resource.name] += max(0, to_milli(resource.scalar.value))
         elif resource.name == "ports" and resource.type == mesos.Value.RANGES:
             ports.extend((r.begin, r.end) for r in resource.ranges.range)
-    return Resources.of(
-        cpus=from_milli(scalars["cpus"]),
-        mem=from_milli(scalars["mem"]),
-        disk=from_milli(scalars["disk"]),
-        gpus=from_milli(scalars["gpus"]),
-        ports=ports,
-    )
+    # Already in thousandths: built directly rather than through Resources.of's float round trip
+    # (10,000 offers arrive at once after a subscription).
+    milli = scalars["cpus"], scalars["mem"], scalars["disk"], scalars["gpus"]
+    return Resources(*milli, normalize_ranges(ports))
 
 
 def _scalar_text(value: float) -> str:
@@ -169,39 +166,36 @@ def attribute_text(attribute: mesos.Attribute) -> str:
             return ""
 
 
+def _names(enum: Any) -> dict[int, str]:
+    """Number -> name of a protobuf enum, as its `Name()` answers (the first name of an alias)."""
+    return {number: value.name for number, value in enum.DESCRIPTOR.values_by_number.items()}
+
+
+# Lookup tables, not `Enum.Name()` per update: a restart reconciles 100,000 tasks, one update each.
+_TASK_STATES = {mesos.TaskState.Value(state.value): state for state in TaskState}  # all in mesos.proto
+_REASONS = _names(mesos.TaskStatus.Reason)  # a reason newer than our proto: None (unknown beats wrong)
+_SOURCES = _names(mesos.TaskStatus.Source)
+
+
 def status_from(status: mesos.TaskStatus, now: float) -> StatusUpdated:
-    try:
-        state = TaskState(mesos.TaskState.Name(status.state))
-    except ValueError as exc:
-        raise EventDecodeError(f"task {status.task_id.value}: unknown task state {status.state}") from exc
+    state = _TASK_STATES.get(status.state)
+    if state is None:
+        raise EventDecodeError(f"task {status.task_id.value}: unknown task state {status.state}")
+    has = status.HasField
     return StatusUpdated(
-        now=now,
-        task_id=status.task_id.value,
-        state=state,
-        agent_id=status.agent_id.value if status.HasField("agent_id") else None,
-        healthy=status.healthy if status.HasField("healthy") else None,
-        reason=_reason_name(status) if status.HasField("reason") else None,
-        message=status.message if status.HasField("message") else None,
-        source=_source_name(status) if status.HasField("source") else None,
+        now,
+        status.task_id.value,
+        state,
+        agent_id=status.agent_id.value if has("agent_id") else None,
+        healthy=status.healthy if has("healthy") else None,
+        reason=_REASONS.get(status.reason) if has("reason") else None,
+        message=status.message if has("message") else None,
+        source=_SOURCES.get(status.source) if has("source") else None,
         # Only agent/executor updates carry a uuid, and only those may be acknowledged.
-        uuid=status.uuid if status.HasField("uuid") and status.uuid else None,
-        timestamp=status.timestamp if status.HasField("timestamp") else None,
-        executor_id=status.executor_id.value if status.HasField("executor_id") else None,
+        uuid=status.uuid if has("uuid") and status.uuid else None,
+        timestamp=status.timestamp if has("timestamp") else None,
+        executor_id=status.executor_id.value if has("executor_id") else None,
     )
-
-
-def _reason_name(status: mesos.TaskStatus) -> str | None:
-    try:
-        return mesos.TaskStatus.Reason.Name(status.reason)
-    except ValueError:  # a reason newer than our proto: unknown is better than wrong
-        return None
-
-
-def _source_name(status: mesos.TaskStatus) -> str | None:
-    try:
-        return mesos.TaskStatus.Source.Name(status.source)
-    except ValueError:
-        return None
 
 
 # ---- calls ------------------------------------------------------------------------------------------
