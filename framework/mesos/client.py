@@ -70,6 +70,7 @@ Sleep = Callable[[float], Awaitable[None]]
 STREAM_ID = "Mesos-Stream-Id"
 DEFAULT_HEARTBEAT_INTERVAL = 15.0  # what every real master sends; used until SUBSCRIBED says otherwise
 _STREAM_MEDIA = ("application/json", "application/x-protobuf")
+_UPDATE = scheduler.Event.UPDATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +355,16 @@ class MesosClient:
             self._log.warning("mesos_event_undecodable", error=str(exc))
             return
         self.events_received += 1
+        if event.type == _UPDATE:
+            # The bulk of the stream (100,000 reconciliation replies after a restart): straight to
+            # the codec, without the dispatch below and its list of one event.
+            try:
+                update = codec.status_from(event.update.status, self._clock())
+            except (ValueError, OverflowError) as exc:
+                self._skip_unusable(event, exc)
+                return
+            await self._on_event(update)
+            return
         match event.type:
             case scheduler.Event.SUBSCRIBED:
                 await self._on_subscribed(event.subscribed, stream_id, base)
@@ -365,16 +376,17 @@ class MesosClient:
                 try:
                     core_events = codec.events_from(event, self._clock())
                 except (ValueError, OverflowError) as exc:
-                    # Well-formed protobuf with values Gantry cannot represent (an inverted port
-                    # range, a scalar of 1e308): skip the event rather than let the exception end
-                    # run() and, with it, the whole scheduler.
-                    self.events_undecodable += 1
-                    self._log.warning(
-                        "mesos_event_unusable", type=scheduler.Event.Type.Name(event.type), error=str(exc)
-                    )
+                    self._skip_unusable(event, exc)
                     return
                 for core_event in core_events:
                     await self._on_event(core_event)
+
+    def _skip_unusable(self, event: scheduler.Event, exc: Exception) -> None:
+        # Well-formed protobuf with values Gantry cannot represent (an inverted port range, a scalar
+        # of 1e308): skip the event rather than let the exception end run() and, with it, the whole
+        # scheduler.
+        self.events_undecodable += 1
+        self._log.warning("mesos_event_unusable", type=scheduler.Event.Type.Name(event.type), error=str(exc))
 
     async def _on_subscribed(
         self, subscribed: scheduler.Event.Subscribed, stream_id: str | None, base: str
