@@ -226,15 +226,19 @@ class SchedulerState:
         # the sort (it can be as long as the live tasks).
         live = [(_task_seq(r.task_id), r) for r in tasks if not r.terminal]
         live.sort(key=lambda pair: -pair[0])
+        counters, by_id, owner = state._counters, state._apps, state._owner  # 100,000 rounds: locals
         for seq, record in live:
-            state._counters[record.app_id] = max(state._counters.get(record.app_id, 0), seq)
-            app = state._apps.get(record.app_id)
-            if app is None or record.slot < 0 or (record.app_id, record.slot) in taken:
+            app_id = record.app_id
+            if seq >= counters.get(app_id, 0):
+                counters[app_id] = seq
+            app = by_id.get(app_id)
+            key = (app_id, record.slot)
+            if app is None or record.slot < 0 or key in taken:
                 state._adopt_orphan(replace(record, slot=SLOT_DETACHED), grace=None)
             else:
-                taken.add((record.app_id, record.slot))
+                taken.add(key)
                 app.tasks[record.task_id] = record
-                state._owner[record.task_id] = record.app_id
+                owner[record.task_id] = app_id
                 if _config_of(record.version) != app.config:
                     app.outdated.add(record.task_id)
             if record.state is TaskState.UNREACHABLE:
