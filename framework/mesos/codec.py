@@ -59,6 +59,7 @@ from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 BRIDGE_NETWORK = "mesos-bridge"
 _NANOS = 1_000_000_000
 _SCALARS = ("cpus", "mem", "disk", "gpus")
+RECONCILE_CHUNK = 5_000  # tasks per RECONCILE call (see calls_for)
 
 
 # ---- events -----------------------------------------------------------------------------------------
@@ -202,7 +203,17 @@ def status_from(status: mesos.TaskStatus, now: float) -> StatusUpdated:
 
 
 def calls_for(effect: MesosCall, framework_id: str, roles: tuple[str, ...]) -> list[scheduler.Call]:
-    """The scheduler calls that perform `effect`. `roles` are the framework's (for SUPPRESS/REVIVE)."""
+    """The scheduler calls that perform `effect`. `roles` are the framework's (for SUPPRESS/REVIVE).
+
+    An explicit reconciliation of more than RECONCILE_CHUNK tasks becomes several RECONCILE calls: the
+    master answers a call only once it has looked up every task in it, so one call of 100,000 tasks
+    (every subscription after a restart at scale) leaves the stream silent until all 100,000 answers
+    exist. In chunks, answers to the first arrive (and are handled) while the master works on the next.
+    """
+    if isinstance(effect, Reconcile) and len(effect.tasks) > RECONCILE_CHUNK:
+        tasks = effect.tasks
+        chunks = (Reconcile(tasks[i : i + RECONCILE_CHUNK]) for i in range(0, len(tasks), RECONCILE_CHUNK))
+        return [call for chunk in chunks for call in calls_for(chunk, framework_id, roles)]
     call = scheduler.Call(type=_call_type(effect))
     call.framework_id.value = framework_id
     match effect:
