@@ -76,7 +76,7 @@ from framework.core.events import (
 )
 from framework.core.model import Constraint, ConstraintOperator, Demand, Policy, RunningTask
 from framework.core.placement import Placement, place
-from framework.core.reconcile import Phase, SlotTask, plan_app
+from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
 from framework.core.resources import Resources
 from framework.core.spec import AppSpec, app_id_slug, app_version
 from framework.core.views import (
@@ -587,14 +587,24 @@ class SchedulerState:
             app = self._apps.get(app_id)
             if app is None:
                 continue
-            views = self._slot_views(app)
-            plan = plan_app(app.spec.instances, views)
+            plan = _SETTLED if self._settled(app) else plan_app(app.spec.instances, self._slot_views(app))
             for decision in plan.kills:
                 self._request_kill(decision.task_id, app.spec.kill_grace_period_seconds, now, out)
                 record = app.tasks[decision.task_id]
                 out.append(RecordEvent.for_task(record, now, "task_kill_" + decision.reason.value))
             self._set_pending(app_id, app, list(plan.launch_slots), now)
         self._dirty.clear()
+
+    def _settled(self, app: _App) -> bool:
+        """Exactly `instances` tasks, none outdated, none being killed: plan_app would return an empty
+        plan (nothing missing, no surplus, no rolling replacement), so the first plan after a restart
+        need not build 100,000 views to learn it. `app.outdated` holds exactly the app's tasks whose
+        configuration is not current (kept so by restore, _on_submitted, _on_terminal and _detach)."""
+        return (
+            len(app.tasks) == app.spec.instances
+            and not app.outdated
+            and not any(task_id in app.tasks for task_id in self._kills)
+        )
 
     def _slot_views(self, app: _App) -> list[SlotTask]:
         # One view per live task (100,000 for the first plan after a restart): one comprehension,
@@ -829,6 +839,7 @@ class SchedulerState:
 # -- helpers ------------------------------------------------------------------------------------
 
 _TERMINAL = frozenset(s for s in TaskState if s not in _PHASES)
+_SETTLED = AppPlan()  # what plan_app returns for an app that needs nothing
 
 
 def _delayed(app: _App, now: float) -> bool:
