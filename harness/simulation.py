@@ -170,18 +170,22 @@ class SimulatedRuntime:
             self._tasks[(framework.framework_id, spec.task_id)] = task
             self._later(task, self.timings.start_delay, partial(self._start, task))
 
+    def _kill_undelivered(self, task: _Task) -> None:
+        """A KILL that reaches a task its executor has not started yet (Mesos' agent answers it)."""
+        self._terminate(
+            task,
+            TaskState.TASK_KILLED,
+            "Killed before delivery to the executor",
+            reason="REASON_TASK_KILLED_DURING_LAUNCH",
+            source=Source.SOURCE_AGENT,
+        )
+
     def kill(self, framework_id: str, task_id: str, grace: float | None) -> None:
         task = self._tasks.get((framework_id, task_id))
         if task is None or task.state in TERMINAL or task.killing:
             return
         if not task.started:
-            self._terminate(
-                task,
-                TaskState.TASK_KILLED,
-                "Killed before delivery to the executor",
-                reason="REASON_TASK_KILLED_DURING_LAUNCH",
-                source=Source.SOURCE_AGENT,
-            )
+            self._kill_undelivered(task)
             return
         for member in self._group_of(task):
             self._kill_one(member, grace)
@@ -310,13 +314,7 @@ class SimulatedRuntime:
         self._cancel(task)
         task.killing = True
         if not task.started:
-            self._terminate(
-                task,
-                TaskState.TASK_KILLED,
-                "Killed before delivery to the executor",
-                reason="REASON_TASK_KILLED_DURING_LAUNCH",
-                source=Source.SOURCE_AGENT,
-            )
+            self._kill_undelivered(task)
             return
         if task.framework.killing_state:
             self._emit(task, TaskState.TASK_KILLING)
