@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, assert_never
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
 from framework.core.effects import (
     Accept,
     Acknowledge,
@@ -60,6 +62,7 @@ BRIDGE_NETWORK = "mesos-bridge"
 _NANOS = 1_000_000_000
 _SCALARS = ("cpus", "mem", "disk", "gpus")
 RECONCILE_CHUNK = 5_000  # tasks per RECONCILE call (see calls_for)
+_VALUE = mesos.Environment.Variable.VALUE
 
 
 # ---- events -----------------------------------------------------------------------------------------
@@ -222,7 +225,11 @@ def calls_for(effect: MesosCall, framework_id: str, roles: tuple[str, ...]) -> l
             accept.offer_ids.extend(mesos.OfferID(value=o) for o in effect.offer_ids)
             if effect.launches:
                 operation = accept.operations.add(type=mesos.Offer.Operation.LAUNCH)
-                operation.launch.task_infos.extend(task_info(t) for t in effect.launches)
+                task_infos = operation.launch.task_infos
+                for launch in effect.launches:
+                    # Filled in place: building each TaskInfo apart and copying it in (extend)
+                    # was a third of an ACCEPT's encoding at 10 launches per call.
+                    fill_task_info(task_infos.add(), launch)
             accept.filters.refuse_seconds = effect.refuse_seconds
         case Decline():
             call.decline.offer_ids.extend(mesos.OfferID(value=o) for o in effect.offer_ids)
@@ -278,13 +285,22 @@ def _nanos(seconds: float) -> int:
 
 
 def task_info(launch: TaskLaunch) -> mesos.TaskInfo:
-    task = mesos.TaskInfo(name=launch.name)
+    task = mesos.TaskInfo()
+    fill_task_info(task, launch)
+    return task
+
+
+def fill_task_info(task: mesos.TaskInfo, launch: TaskLaunch) -> None:
+    """Write `launch` into an empty TaskInfo (one that is already where it belongs: no copy)."""
+    task.name = launch.name
     task.task_id.value = launch.task_id
     task.agent_id.value = launch.agent_id
-    task.resources.extend(task_resources(launch.resources, launch.role))
+    add_task_resources(task.resources, launch.resources, launch.role)
     _set_command(task.command, launch)
     if launch.labels:
-        task.labels.labels.extend(mesos.Label(key=k, value=v) for k, v in launch.labels)
+        labels = task.labels.labels
+        for key, value in launch.labels:
+            labels.add(key=key, value=value)
     if launch.container is not None:
         _set_container(task.container, launch)
     if launch.health_checks:
@@ -292,25 +308,25 @@ def task_info(launch: TaskLaunch) -> mesos.TaskInfo:
     if launch.readiness_checks:
         _set_readiness_check(task.check, launch.readiness_checks[0], launch)
     task.kill_policy.grace_period.nanoseconds = _nanos(launch.kill_grace_seconds)
-    return task
 
 
-def task_resources(resources: Resources, role: str) -> list[mesos.Resource]:
-    """Scalars and exactly the given port ranges, all allocated to `role` (a MULTI_ROLE framework must
-    use the offer's role; the master would inject it, but saying it keeps the request self-describing)."""
-    out: list[mesos.Resource] = []
+def add_task_resources(
+    out: RepeatedCompositeFieldContainer[mesos.Resource], resources: Resources, role: str
+) -> None:
+    """Append to `out` (a TaskInfo's repeated `resources`) the scalars and exactly the given port
+    ranges, all allocated to `role` (a MULTI_ROLE framework must use the offer's role; the master
+    would inject it, but saying it keeps the request self-describing)."""
     for name, milli in zip(_SCALARS, resources.scalars_milli(), strict=True):
         if milli > 0:
-            resource = mesos.Resource(name=name, type=mesos.Value.SCALAR)
+            resource = out.add(name=name, type=mesos.Value.SCALAR)
             resource.scalar.value = from_milli(milli)
             resource.allocation_info.role = role
-            out.append(resource)
     if resources.ports:
-        resource = mesos.Resource(name="ports", type=mesos.Value.RANGES)
-        resource.ranges.range.extend(mesos.Value.Range(begin=b, end=e) for b, e in resources.ports)
+        resource = out.add(name="ports", type=mesos.Value.RANGES)
+        ranges = resource.ranges.range
+        for begin, end in resources.ports:
+            ranges.add(begin=begin, end=end)
         resource.allocation_info.role = role
-        out.append(resource)
-    return out
 
 
 def _set_command(command: mesos.CommandInfo, launch: TaskLaunch) -> None:
@@ -321,10 +337,9 @@ def _set_command(command: mesos.CommandInfo, launch: TaskLaunch) -> None:
         # A container without cmd: exec the image's own entrypoint (the command must still be present).
         command.shell = False
     command.environment.SetInParent()
-    command.environment.variables.extend(
-        mesos.Environment.Variable(name=k, value=v, type=mesos.Environment.Variable.VALUE)
-        for k, v in launch.env
-    )
+    variables = command.environment.variables
+    for name, value in launch.env:
+        variables.add(name=name, value=value, type=_VALUE)
 
 
 def _host_port(launch: TaskLaunch, port_name: str) -> int:
