@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -43,7 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from framework.app import Running, serve
+from framework.app import GC_THRESHOLDS, Running, serve
 from framework.logging import build_logger
 from framework.settings import LogFormat, LogLevel, Settings
 
@@ -525,6 +526,8 @@ def _section(results: list[LaunchResult], profile: dict[str, list[dict[str, Any]
 
 def run(results_dir: Path) -> str:
     load = os.getloadavg()[0]
+    # Gantry runs in this process: give it the collector settings `gantry run` sets for itself.
+    gc.set_threshold(*GC_THRESHOLDS)
     results: list[LaunchResult] = []
     for agents, tasks, budget in SCALES:
         print(f"e2e: {tasks:,} tasks on {agents:,} agents", flush=True)
