@@ -51,6 +51,7 @@ from framework.mesos.errors import (
     PermanentMesosError,
     TransientMesosError,
 )
+from framework.mesos.pipeline import NotSentError, Pipeline, PipelineError, Response
 from framework.mesos.wire import (
     SCHEDULER_PATH,
     ContentType,
@@ -122,6 +123,8 @@ class MesosClient:
         call_timeout: float = 10.0,
         call_attempts: int = 3,
         max_redirects: int = 5,
+        call_connections: int = 4,
+        call_depth: int = 256,
         logger: FilteringBoundLogger | None = None,
     ) -> None:
         self._detector = detector_for(master) if isinstance(master, str) else master
@@ -139,6 +142,8 @@ class MesosClient:
         self._call_timeout = call_timeout
         self._call_attempts = max(1, call_attempts)
         self._max_redirects = max_redirects
+        self._call_connections = call_connections
+        self._call_depth = call_depth
         self._log: FilteringBoundLogger = logger or cast(
             FilteringBoundLogger, structlog.get_logger("gantry.mesos")
         )
@@ -161,7 +166,11 @@ class MesosClient:
         self._redirected: str | None = None  # leader learnt from a 307, tried before the detector
         self._stream: aiohttp.ClientResponse | None = None
         self._drop_reason: str | None = None
-        self._calls: aiohttp.ClientSession | None = None
+        # Call pipelines by master origin while run() runs (None otherwise), and the calls waiting
+        # out a backoff before their next attempt.
+        self._pipelines: dict[str, Pipeline] | None = None
+        self._retired: list[Pipeline] = []
+        self._retries: set[asyncio.Task[None]] = set()
         self._subscribed_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -217,7 +226,7 @@ class MesosClient:
 
     async def run(self) -> None:
         """Stay subscribed until cancelled. Raises PermanentMesosError when Mesos will not have us."""
-        if self._calls is not None:
+        if self._pipelines is not None:
             raise RuntimeError("MesosClient.run() is already running")
         self._task = asyncio.current_task()
         timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout, sock_read=None)
@@ -225,10 +234,7 @@ class MesosClient:
         stream_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1, force_close=True), timeout=timeout
         )
-        self._calls = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64),
-            timeout=aiohttp.ClientTimeout(total=self._call_timeout, connect=self._connect_timeout),
-        )
+        self._pipelines = {}
         leader_watch: asyncio.Task[None] | None = None
         try:
             await self._detector.start()
@@ -246,8 +252,7 @@ class MesosClient:
             self._subscribed = False
             self._subscribed_event.clear()
             self._stream_id = None
-            calls, self._calls = self._calls, None
-            await calls.close()
+            self._close_pipelines()
             await stream_session.close()
             await self._detector.close()
 
@@ -289,7 +294,7 @@ class MesosClient:
                 base + SCHEDULER_PATH, data=body, headers=headers, allow_redirects=False
             ) as resp:
                 if resp.status == 307:
-                    base = self._follow_redirect(resp, base)
+                    base = self._follow_redirect(resp.headers.get("Location"), base)
                     continue
                 if resp.status != 200:
                     raise await _error_for(resp, "SUBSCRIBE")
@@ -301,8 +306,7 @@ class MesosClient:
                     resp.close()
         raise TransientMesosError(f"more than {self._max_redirects} redirects subscribing to {base}")
 
-    def _follow_redirect(self, resp: aiohttp.ClientResponse, base: str) -> str:
-        location = resp.headers.get("Location")
+    def _follow_redirect(self, location: str | None, base: str) -> str:
         if not location:
             raise TransientMesosError(f"{base} answered 307 without a Location")
         # Masters send a protocol-relative "//host:port/api/v1/scheduler": resolve against our URL.
@@ -399,6 +403,7 @@ class MesosClient:
             self.heartbeat_interval = subscribed.heartbeat_interval_seconds
         self._stream_id = stream_id
         self.master_url = base
+        self._retire_pipelines(keep=base)
         self._subscribed = True
         self._subscribed_event.set()
         self.last_error = None
@@ -454,62 +459,81 @@ class MesosClient:
         """Perform one effect as the call(s) it maps to. Raises TransientMesosError when not subscribed
         or the master is unreachable (retry after the next SUBSCRIBED), PermanentMesosError when the
         master rejects the call."""
+        await self.submit(effect)
+
+    def submit(self, effect: MesosCall) -> asyncio.Future[None]:
+        """`send` without a coroutine: the call goes out now, and the future settles like `send`.
+
+        The future gets None once the master answered 202 (every call of the effect, in order), or
+        the TransientMesosError / PermanentMesosError `send` would raise. Cancelling it stops
+        retries and resends, never a request already written. Call it from the event loop; the
+        caller must consume the outcome (await it, or read `exception()` in a done callback).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         framework_id = self.framework_id
         if not self._subscribed or framework_id is None:
-            raise TransientMesosError(f"cannot send {type(effect).__name__}: not subscribed")
-        for call in codec.calls_for(effect, framework_id, self._framework.roles):
-            await self._post_call(call)
+            future.set_exception(TransientMesosError(f"cannot send {type(effect).__name__}: not subscribed"))
+            return future
+        calls = codec.calls_for(effect, framework_id, self._framework.roles)
+        if len(calls) == 1:
+            _Call(self, calls[0], future).attempt()
+        else:
+            _send_in_order(self, calls, future)
+        return future
 
-    async def _post_call(self, call: scheduler.Call) -> None:
-        name = scheduler.Call.Type.Name(call.type)
-        body = encode_call(call, self._content_type)
-        idempotent = call.type != scheduler.Call.ACCEPT
-        attempt = redirects = 0
-        redirected: str | None = None
-        while True:
-            # Re-read each attempt: a resubscription between attempts may have moved the stream.
-            session, stream_id = self._calls, self._stream_id
-            base = redirected or self.master_url
-            if session is None or stream_id is None or base is None:
-                raise TransientMesosError(f"cannot send {name}: not subscribed")
-            headers = {"Content-Type": self._content_type.media_type, STREAM_ID: stream_id}
-            retry_allowed = True
-            try:
-                async with session.post(
-                    base + SCHEDULER_PATH, data=body, headers=headers, allow_redirects=False
-                ) as resp:
-                    if resp.status in (200, 202):
-                        self.calls_sent += 1
-                        return
-                    if resp.status == 307:
-                        redirects += 1
-                        if redirects > self._max_redirects:
-                            raise TransientMesosError(f"{name}: more than {self._max_redirects} redirects")
-                        redirected = self._follow_redirect(resp, base)
-                        continue
-                    failure = await self._call_error(resp, name, stream_id)
-                    # 503 ("not the leader / recovering") and 429 (framework rate limit) are answered
-                    # before the master processes the call: even an ACCEPT may go again.
-                    retry_allowed = idempotent or resp.status in (429, 503)
-            except aiohttp.ClientConnectorError as exc:
-                failure = TransientMesosError(f"{name}: cannot connect to {base}: {exc}")
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # The request may have reached the master: only idempotent calls may go again.
-                failure = TransientMesosError(f"{name} to {base} failed: {type(exc).__name__}: {exc}")
-                retry_allowed = idempotent
-            attempt += 1
-            if (
-                isinstance(failure, PermanentMesosError)
-                or not retry_allowed
-                or attempt >= self._call_attempts
-            ):
-                self.last_error = str(failure)
-                raise failure
-            await self._sleep(self._backoff.delay(attempt - 1, self._jitter()))
+    def _pipeline(self, base: str) -> Pipeline | None:
+        pipelines = self._pipelines
+        if pipelines is None:
+            return None
+        pipeline = pipelines.get(base)
+        if pipeline is None:
+            pipeline = pipelines[base] = Pipeline(
+                base,
+                path=SCHEDULER_PATH,
+                content_type=self._content_type.media_type,
+                connections=self._call_connections,
+                depth=self._call_depth,
+                connect_timeout=self._connect_timeout,
+                response_timeout=self._call_timeout,
+            )
+        return pipeline
 
-    async def _call_error(self, resp: aiohttp.ClientResponse, name: str, stream_id: str) -> MesosError:
-        error = await _error_for(resp, name)
-        if resp.status == 403:
+    def _retire_pipelines(self, keep: str) -> None:
+        """A subscription to `keep`: calls to any other master finish, then their connections close."""
+        if self._pipelines is None:
+            return
+        for base in [b for b in self._pipelines if b != keep]:
+            pipeline = self._pipelines.pop(base)
+            pipeline.close_when_idle()
+            self._retired.append(pipeline)
+        self._retired = [p for p in self._retired if p.connections]
+
+    def _close_pipelines(self) -> None:
+        pipelines, self._pipelines = self._pipelines or {}, None
+        for pipeline in [*pipelines.values(), *self._retired]:
+            pipeline.close()  # unanswered calls fail now; with no pipelines left they are not retried
+        self._retired = []
+        for retry in self._retries:
+            retry.cancel()
+
+    def _retry_later(self, call: _Call, delay: float) -> None:
+        retry = asyncio.ensure_future(self._retry_after(call, delay))
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
+
+    async def _retry_after(self, call: _Call, delay: float) -> None:
+        try:
+            await self._sleep(delay)
+        except asyncio.CancelledError:
+            call.fail(TransientMesosError(f"{call.name}: the client stopped"))
+            raise
+        call.attempt()
+
+    def _call_error(self, response: Response, name: str, stream_id: str, base: str) -> MesosError:
+        detail = response.body.decode("utf-8", "replace").strip()[:500]
+        error = _error_for_status(response.status, response.reason, detail, f"{name} to {base}")
+        if response.status == 403:
             # "Framework is not subscribed": our stream is gone as far as the master knows.
             self._drop_stream(f"{name} got 403: {error}")
             return TransientMesosError(str(error))
@@ -519,16 +543,149 @@ class MesosClient:
             return TransientMesosError(str(error))
         if isinstance(error, PermanentMesosError):
             self.call_failure = error
-            self._log.error("mesos_call_rejected", call=name, status=resp.status, detail=error.detail)
+            self._log.error("mesos_call_rejected", call=name, status=response.status, detail=error.detail)
         return error
 
 
-async def _error_for(resp: aiohttp.ClientResponse, what: str) -> MesosError:
+class _Call:
+    """One call on its way through the pipelines: its attempts, redirects and the caller's future.
+
+    `attempt()` reads the stream id and master afresh (a resubscription between attempts moves
+    them) and submits; `on_answer` runs when the pipeline has the outcome and either settles the
+    future, follows a 307 at once, or schedules the next attempt after a backoff. The retry rule
+    (module docstring) lives in `on_answer`.
+    """
+
+    __slots__ = (
+        "attempts",
+        "base",
+        "body",
+        "client",
+        "future",
+        "idempotent",
+        "name",
+        "redirected",
+        "redirects",
+        "stream_id",
+        "urgent",
+    )
+
+    def __init__(self, client: MesosClient, call: scheduler.Call, future: asyncio.Future[None]) -> None:
+        self.client = client
+        self.future = future
+        self.name = _CALL_NAMES.get(call.type) or scheduler.Call.Type.Name(call.type)
+        self.body = encode_call(call, client._content_type)
+        self.idempotent = call.type != scheduler.Call.ACCEPT
+        # ACKs may wait behind everything else: offer answers must leave within their interval.
+        self.urgent = call.type != scheduler.Call.ACKNOWLEDGE
+        self.attempts = self.redirects = 0
+        self.redirected: str | None = None
+        self.base = self.stream_id = ""
+
+    def attempt(self) -> None:
+        if self.future.done():
+            return  # the caller gave up (cancelled): do not send it again
+        client = self.client
+        stream_id, base = client._stream_id, self.redirected or client.master_url
+        pipeline = client._pipeline(base) if base is not None and stream_id is not None else None
+        if pipeline is None or stream_id is None or base is None:
+            self.fail(TransientMesosError(f"cannot send {self.name}: not subscribed"))
+            return
+        self.base, self.stream_id = base, stream_id
+        pipeline.submit(self.body, stream_id, self.on_answer, urgent=self.urgent)
+
+    def fail(self, error: MesosError) -> None:
+        if not self.future.done():
+            self.client.last_error = str(error)
+            self.future.set_exception(error)
+
+    def on_answer(self, outcome: Response | PipelineError) -> None:
+        client = self.client
+        if isinstance(outcome, Response):
+            status = outcome.status
+            if status == 202 or status == 200:
+                client.calls_sent += 1
+                if not self.future.done():
+                    self.future.set_result(None)
+                return
+            if status == 307:
+                self.redirects += 1
+                if self.redirects > client._max_redirects:
+                    self.fail(
+                        TransientMesosError(f"{self.name}: more than {client._max_redirects} redirects")
+                    )
+                    return
+                try:
+                    self.redirected = client._follow_redirect(outcome.headers.get("location"), self.base)
+                except TransientMesosError as exc:
+                    self.fail(exc)
+                    return
+                self.attempt()
+                return
+            failure = client._call_error(outcome, self.name, self.stream_id, self.base)
+            # 503 ("not the leader / recovering") and 429 (framework rate limit) are answered
+            # before the master processes the call: even an ACCEPT may go again.
+            retry_allowed = self.idempotent or status in (429, 503)
+        elif isinstance(outcome, NotSentError):
+            failure = TransientMesosError(f"{self.name}: not sent to {self.base}: {outcome}")
+            retry_allowed = True
+        else:
+            # Written, never answered: the master may have processed it.
+            failure = TransientMesosError(
+                f"{self.name} to {self.base} may have reached the master: {outcome}"
+            )
+            retry_allowed = self.idempotent
+        self.attempts += 1
+        if (
+            isinstance(failure, PermanentMesosError)
+            or not retry_allowed
+            or self.attempts >= client._call_attempts
+            or client._pipelines is None  # the client stopped
+        ):
+            self.fail(failure)
+            return
+        client._retry_later(self, client._backoff.delay(self.attempts - 1, client._jitter()))
+
+
+_CALL_NAMES = {number: name for name, number in scheduler.Call.Type.items()}
+
+
+def _send_in_order(client: MesosClient, calls: list[scheduler.Call], future: asyncio.Future[None]) -> None:
+    """Several calls for one effect (a large reconciliation): each once the one before succeeded."""
+    remaining = iter(calls)
+    loop = future.get_loop()
+
+    def next_call(previous: asyncio.Future[None] | None) -> None:
+        if future.done():
+            return
+        if previous is not None:
+            if previous.cancelled():
+                future.cancel()
+                return
+            if (error := previous.exception()) is not None:
+                future.set_exception(error)
+                return
+        call = next(remaining, None)
+        if call is None:
+            future.set_result(None)
+            return
+        step: asyncio.Future[None] = loop.create_future()
+        step.add_done_callback(next_call)
+        _Call(client, call, step).attempt()
+
+    next_call(None)
+
+
+def _error_for_status(status: int, reason: str, detail: str, what: str) -> MesosError:
     """Map a non-success answer to an error that says whether retrying helps."""
-    detail = (await resp.text(errors="replace")).strip()[:500]
-    message = f"{what} to {resp.url.origin()} failed with {resp.status} {resp.reason or ''}".rstrip()
+    message = f"{what} failed with {status} {reason}".rstrip()
     if detail:
         message += f": {detail}"
-    if resp.status == 429 or resp.status >= 500 or resp.status < 400:
+    if status == 429 or status >= 500 or status < 400:
         return TransientMesosError(message)
-    return PermanentMesosError(message, status=resp.status, detail=detail)
+    return PermanentMesosError(message, status=status, detail=detail)
+
+
+async def _error_for(resp: aiohttp.ClientResponse, what: str) -> MesosError:
+    detail = (await resp.text(errors="replace")).strip()[:500]
+    return _error_for_status(resp.status, resp.reason or "", detail, f"{what} to {resp.url.origin()}")
