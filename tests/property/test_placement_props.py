@@ -115,7 +115,10 @@ def placed_tasks(result: Placement) -> list[tuple[str, str, str]]:
 def test_never_overcommits_an_offer(
     offered: list[Offer], wanted: list[Demand], run: list[RunningTask], h: Heuristic
 ) -> None:
-    result = place(wanted, offered, run, heuristic=h)
+    _assert_within_offers(place(wanted, offered, run, heuristic=h), offered, wanted)
+
+
+def _assert_within_offers(result: Placement, offered: list[Offer], wanted: list[Demand]) -> None:
     by_id = {o.offer_id: o for o in offered}
     for launch in result.launches:
         available = Resources()
@@ -136,6 +139,51 @@ def test_never_overcommits_an_offer(
             demand = next(d for d in wanted if d.key == (group.app_id, group.version))
             assert all(len(instance) == demand.port_count for instance in group.host_ports)
             assert len(group.host_ports) == (group.count if demand.port_count else 0)
+
+
+@st.composite
+def identical_offers(draw: st.DrawFn) -> list[Offer]:
+    """A run of identical agents (where the balanced fill copies one agent's fill to the next ones)."""
+    ports = draw(st.integers(0, 6))
+    resources = Resources(
+        draw(st.integers(500, 8000)),
+        draw(st.integers(500_000, 8_192_000)),
+        0,
+        0,
+        ((31000, 31000 + ports - 1),) if ports else (),
+    )
+    return [Offer(f"o{i}", f"a{i}", f"a{i}.example", "*", resources) for i in range(draw(st.integers(8, 60)))]
+
+
+@st.composite
+def many_instances(draw: st.DrawFn) -> list[Demand]:
+    """Unconstrained PACK demands of up to 400 instances, two of them possibly of one size."""
+    out = []
+    size = Resources(draw(st.integers(1, 2000)), draw(st.integers(1, 2_000_000)))
+    for app in draw(st.lists(st.sampled_from(APPS), min_size=1, max_size=3, unique=True)):
+        resources = (
+            size
+            if draw(st.booleans())
+            else Resources(draw(st.integers(1, 2000)), draw(st.integers(1, 2_000_000)))
+        )
+        ports = tuple(f"p{i}" for i in range(draw(st.integers(0, 1))))
+        out.append(Demand(app, "v1", resources, ports, draw(st.integers(0, 400))))
+    return out
+
+
+@given(identical_offers(), many_instances())
+def test_copied_fills_never_overcommit_nor_exceed_counts(offered: list[Offer], wanted: list[Demand]) -> None:
+    result = place(wanted, offered)
+    _assert_within_offers(result, offered, wanted)
+    for demand in wanted:
+        placed = result.placed_count(demand.key)
+        assert placed + (result.unplaced[demand.key].unplaced if placed < demand.count else 0) == demand.count
+    # instance indices of each demand are 0 .. placed-1, each once
+    for demand in wanted:
+        indices = sorted(
+            t.index for launch in result.launches for t in launch.tasks() if t.app_id == demand.app_id
+        )
+        assert indices == list(range(len(indices)))
 
 
 @given(offers(), demands(), running(), heuristics)

@@ -14,6 +14,14 @@ emptiest (`FreeIndex`) and fills each before moving on, in two steps:
    capacity, every agent should end full of cpus with 30% of its mem free, and aiming at that
    (instead of at "empty") keeps the scarce resource from being stranded behind the plentiful one.
 
+3. Copy. Agents that are identical before their fill (same free resources and free port count:
+   all the two steps look at) get identical fills, so once an agent is filled, the agents right
+   after it in the walk that are identical to it receive a copy of its fill, as many as every
+   class of it can still supply and at most 1/`COPY_SHARE` of the agents the batch still needs.
+   A fresh cluster is one such run of identical agents: 10 apps of 10,000 instances cost a few
+   dozen fills instead of 3,300, and apps whose share of one agent is below one instance (where the
+   slice gives nothing and the fill works one instance at a time) are placed a whole fill at a time.
+
 Finally a sweep gives every class still unplaced an exact best-fit pass over all agents, so that
 whatever fits somewhere is placed even where a bounded scan in `ClassIndex.pick` missed it.
 
@@ -35,11 +43,17 @@ from framework.core.placement.index import FreeIndex
 from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import DIMENSIONS, AgentBin, AppCounts, DemandPlan, commit
 
+# A fill is copied to at most 1/COPY_SHARE of the agents the batch still needs before being computed
+# again. Each copy repeats the first agent's rounding of the slice (floor(count * phi)), which the
+# per-agent walk corrects as it goes; unbounded copying measured 6.7% more agents on the Azure trace
+# at 10,000 agents (1/8 matches the per-agent walk on every benchmark workload).
+COPY_SHARE = 8
+
 
 class BalancedFill:
     """One bin-centric pass over the agents for a set of unconstrained PACK plans."""
 
-    __slots__ = ("classes", "counts", "floor", "index", "lookup", "many", "rem", "w")
+    __slots__ = ("classes", "counts", "floor", "index", "lookup", "many", "pattern", "rem", "w")
 
     def __init__(
         self, plans: Sequence[DemandPlan], index: FreeIndex, w: Sequence[int], counts: dict[str, AppCounts]
@@ -57,6 +71,8 @@ class BalancedFill:
         class_counts = [c.count for c in self.classes]
         self.rem = [sum(map(operator.mul, class_counts, column)) for column in columns]
         self.floor = [min(column, default=0) for column in columns]
+        # What the agent being filled has received so far, per class (see `_replicate`).
+        self.pattern: dict[SizeClass, int] = {}
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
@@ -67,21 +83,60 @@ class BalancedFill:
         index = self.index
         touched: list[AgentBin] = []
         left = sum(c.count for c in classes)
+        # Copying a fill to identical agents needs a class with instances to spare after one agent.
+        replicate = bool(self.many)
         # A class's weighted size is its first member's (same vector), computed once by `place`.
         smallest = min(c.plan.size for c in classes)
-        for position in range(index.start(smallest), len(index.keys)):
+        position, end = index.start(smallest), len(index.keys)
+        while position < end:
             agent = index.agent_at(position)
+            position += 1
             free = agent.free
             if agent.port_free < min_ports or any(free[d] < floor[d] for d in range(DIMENSIONS)):
                 continue
+            before, ports_before = free.copy(), agent.port_free
+            self.pattern = {}
             placed = self._slice(agent) + self._fill(agent)
-            if placed:
-                touched.append(agent)
-                left -= placed
-                if not left:
-                    break
-        for agent in touched:
-            index.refresh(agent)
+            if not placed:
+                continue
+            touched.append(agent)
+            left -= placed
+            if replicate and left:
+                twins = self._twins(index, position, before, ports_before, end)
+                if twins:
+                    self._replicate(agent, twins)
+                    touched += twins
+                    position += len(twins)
+                    left -= placed * len(twins)
+            if not left:
+                break
+        index.refresh_all(touched)
+
+    def _twins(
+        self, index: FreeIndex, position: int, before: list[int], ports: int, end: int
+    ) -> list[AgentBin]:
+        """The agents right after `position` in the walk that are identical to the one just filled.
+
+        Identical means the same free scalars and the same number of free host ports, which is all the
+        slice and the fill look at (unconstrained demands ignore attributes and role), so the fill just
+        computed fits each of them. At most as many as every class of the fill can still supply.
+        """
+        pattern = self.pattern
+        copies = min([cls.count // n for cls, n in pattern.items()])
+        rem = self.rem
+        needed = max([rem[d] // have for d, have in enumerate(before) if have and rem[d]], default=0)
+        cap = needed // COPY_SHARE
+        if cap < copies:
+            copies = cap
+        twins: list[AgentBin] = []
+        while copies and position < end:
+            twin = index.agent_at(position)
+            if twin.free != before or twin.port_free != ports:
+                break
+            twins.append(twin)
+            position += 1
+            copies -= 1
+        return twins
 
     def _slice(self, agent: AgentBin) -> int:
         """Give the agent its proportional share of every many-instance class; returns instances placed."""
@@ -135,9 +190,15 @@ class BalancedFill:
             placed += self._place(agent, cls, 1)
 
     def _place(self, agent: AgentBin, cls: SizeClass, n: int) -> int:
-        """Commit `n` instances of a class, taken from its member demands in input order."""
+        """Commit `n` instances of a class on the agent being filled, and note them in its pattern."""
         if n <= 0:
             return 0
+        pattern = self.pattern
+        pattern[cls] = pattern.get(cls, 0) + n
+        return self._commit(agent, cls, n)
+
+    def _commit(self, agent: AgentBin, cls: SizeClass, n: int) -> int:
+        """Commit `n` instances of a class, taken from its member demands in input order."""
         rem, vector = self.rem, cls.vector
         rem[0] -= n * vector[0]
         rem[1] -= n * vector[1]
@@ -161,6 +222,42 @@ class BalancedFill:
             if not plan.remaining:
                 cls.head += 1
         return placed
+
+    def _replicate(self, agent: AgentBin, twins: Sequence[AgentBin]) -> None:
+        """Give every twin (an agent identical to `agent` before its fill) the same fill as `agent`.
+
+        Where every class of the fill is one demand without host ports and no constraint counter
+        follows it (the usual case), the twins' new state is a copy of `agent`'s and the totals are
+        updated once for all of them; otherwise the fill is committed twin by twin.
+        """
+        pattern = list(self.pattern.items())
+        if self.counts or any(cls.members is not None or cls.port_count for cls, _ in pattern):
+            for twin in twins:
+                for cls, n in pattern:
+                    self._commit(twin, cls, n)
+            return
+        copies, rem = len(twins), self.rem
+        for cls, n in pattern:
+            total = n * copies
+            vector = cls.vector
+            rem[0] -= total * vector[0]
+            rem[1] -= total * vector[1]
+            rem[2] -= total * vector[2]
+            rem[3] -= total * vector[3]
+            cls.count -= total
+            if not cls.count:
+                self.lookup.remove(cls)
+            cls.plan.remaining -= total
+        added = {cls.plan.index: n for cls, n in pattern}
+        after = agent.free
+        for twin in twins:
+            twin.free = after.copy()
+            placed = twin.placed
+            if placed:
+                for demand_index, n in added.items():
+                    placed[demand_index] = placed.get(demand_index, 0) + n
+            else:
+                twin.placed = added.copy()
 
 
 def _fits(agent: AgentBin, cls: SizeClass) -> int:
