@@ -23,16 +23,15 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from harness.agent import Agent, Runtime
 from harness.clock import Clock, LoopClock
 from harness.cluster import ClusterSpecError, check_template, expand, parse_attributes
+from harness.http import HttpServer
 from harness.ledger import Ledger, ReceivedCall
 from harness.master import Master, MasterConfig
 from harness.model import TERMINAL, Attribute
 from harness.resources import ResourceSpecError, parse_resources
-from harness.server import Mode, ServerState, build_app, close_streams
+from harness.server import Mode, ServerState, build_routes, close_streams
 from harness.simulation import SimulatedRuntime, SimulationTimings
 from harness.zookeeper import Contender, Leader, parse_zk_url
 from proto import jsoncodec
@@ -145,7 +144,7 @@ class Harness:
         self._agents: dict[str, Agent] = {}
         self._removed_agents: dict[str, Agent] = {}
         self._next_index = 0
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self._state: ServerState | None = None
         self._clock: Clock | None = None
         self._heartbeats_paused = False
@@ -170,14 +169,8 @@ class Harness:
         # Until the master exists (it needs the bound port) the server answers 503, like a master
         # that has not finished recovery.
         self._state = ServerState(None, self.ledger, self._chunk_size, errors=self.errors)
-        # Handler cancellation makes a client closing its subscription visible at once.
-        self._runner = web.AppRunner(
-            build_app(self._state), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._bound_port()
+        self._server = HttpServer(build_routes(self._state), self.errors.append)
+        self.port = await self._server.start(self.host, self.port)
         self._state.master = self._new_master()
         for _ in range(self._initial_agents):
             self._spawn_agent(None, None, None)
@@ -197,16 +190,9 @@ class Harness:
             self._state.master.shutdown()
             for agent in self._agents.values():
                 agent.remove()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def _bound_port(self) -> int:
-        assert self._runner is not None
-        for address in self._runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                return int(address[1])
-        raise RuntimeError("the harness server has no bound address")
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
 
     def _new_master(self) -> Master:
         assert self._clock is not None

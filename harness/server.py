@@ -1,4 +1,4 @@
-"""The HTTP face of the fake master (aiohttp): /api/v1/scheduler, /version, /health, /redirect.
+"""The fake master's HTTP endpoints: /api/v1/scheduler, /version, /health, /redirect.
 
 `POST /api/v1/scheduler` applies the real handler's checks in the real order (mesos-protocol.md
 a.2): leadership (307 / 503), method (405), Content-Type (400 / 415), body (400), call
@@ -6,30 +6,32 @@ validation (400), Accept for SUBSCRIBE and RECONCILE_OPERATIONS (406), Mesos-Str
 SUBSCRIBE (400), then the framework checks and dispatch (harness/calls.py). Error bodies are
 plain text, as Mesos sends them.
 
+The transport is harness/http.py (HTTP/1.1 with keep-alive and pipelining); every handler here
+is synchronous, so the answers to pipelined calls go back in order and in one write.
+
 A SUBSCRIBE answer is a chunked 200 whose body is the event stream. `HttpStream` is the master's
-EventSink for it: events are appended to a buffer (already encoded and RecordIO-framed) and a
-writer coroutine flushes whatever has accumulated, so several records often share a chunk;
-with `chunk_size` set, the bytes are cut into chunks of that size regardless of record
+EventSink for it: events are encoded and RecordIO-framed as they are sent, and everything sent
+in one turn of the event loop goes out together in one chunk, so several records often share a
+chunk; with `chunk_size` set, the bytes are cut into chunks of that size regardless of record
 boundaries, which exercises a client's reassembly (checklist item 3).
 
-The app is built around a `ServerState` so the master behind it can change (failover) and the
+The routes work on a `ServerState`, so the master behind them can change (failover) and the
 server can act as a standby or leaderless master.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from aiohttp import web
-from aiohttp.typedefs import Handler
-
 from harness import calls
 from harness.codec import CallDecodeError, Encoding, OutEvent, call_to_dict, decode_call
+from harness.http import Channel, Request, Response, Route, StreamingResponse, get_route, text
 from harness.ledger import Ledger, ReceivedCall
 from harness.master import VERSION, Master
 from harness.validation import validate_call
@@ -38,6 +40,7 @@ from proto.mesos.v1.scheduler import scheduler_pb2
 CallType = scheduler_pb2.Call.Type
 SCHEDULER_PATH = "/api/v1/scheduler"
 BUILD_TIME = time.time()
+_STREAMING_TYPES = (CallType.SUBSCRIBE, CallType.RECONCILE_OPERATIONS)
 
 
 class Mode(StrEnum):
@@ -57,58 +60,80 @@ class ServerState:
     errors: list[BaseException] = field(default_factory=list)  # harness bugs met while serving
 
 
-STATE = web.AppKey("harness_state", ServerState)
-
-
 class HttpStream:
-    """EventSink for one SUBSCRIBE response."""
+    """EventSink for one SUBSCRIBE response, and the StreamSource of that response."""
 
-    def __init__(self, encoding: Encoding, chunk_size: int | None) -> None:
+    def __init__(
+        self, state: ServerState, master: Master, call: scheduler_pb2.Call, encoding: Encoding
+    ) -> None:
         self.stream_id = str(uuidlib.uuid4())
         self.encoding = encoding
-        self._chunk_size = chunk_size
-        self._buffer = bytearray()
-        self._wake = asyncio.Event()
+        self.owner = master
+        self._state = state
+        self._call = call
+        self._chunk_size = state.chunk_size
+        self._pending: list[bytes] = []
+        self._channel: Channel | None = None
+        self._loop = asyncio.get_running_loop()
+        self._flush_scheduled = False
         self._closing = False
         self._aborted = False
-        self.owner: Master | None = None
+
+    # -- EventSink (the master) ---------------------------------------------------------------------
 
     def send(self, event: OutEvent) -> None:
         if self._closing or self._aborted:
             return
-        self._buffer += event.encode(self.encoding)
-        self._wake.set()
+        self._pending.append(event.encode(self.encoding))
+        self._schedule_flush()
 
     def close(self) -> None:
-        self._closing = True
-        self._wake.set()
+        if not self._closing:
+            self._closing = True
+            self._schedule_flush()
 
     def abort(self) -> None:
         self._aborted = True
-        self._wake.set()
+        self._pending.clear()
+        if self._channel is not None:
+            self._channel.abort()
 
     @property
     def aborted(self) -> bool:
         return self._aborted
 
-    async def pump(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Write events until the stream is closed (clean end) or aborted (connection dropped)."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._aborted:
-                if request.transport is not None:
-                    request.transport.abort()
-                return
-            if self._buffer:
-                data = bytes(self._buffer)
-                self._buffer.clear()
-                size = self._chunk_size or len(data)
-                for start in range(0, len(data), size):
-                    await response.write(data[start : start + size])
-            if self._closing and not self._buffer:
-                await response.write_eof()
-                return
+    # -- StreamSource (the connection) --------------------------------------------------------------
+
+    def opened(self, channel: Channel) -> None:
+        self._channel = channel
+        self._state.streams.add(self)
+        self.owner.subscribe(self._call, self)
+
+    def closed(self) -> None:
+        self._state.streams.discard(self)
+        self._aborted = True
+        self.owner.stream_closed(self)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        # Events sent in one turn of the loop (an offer cycle, a batch of updates) share one write.
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        channel = self._channel
+        if self._aborted or channel is None:
+            return
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            size = self._chunk_size or len(data)
+            channel.write([data[start : start + size] for start in range(0, len(data), size)])
+        if self._closing:
+            channel.end()
 
 
 def _accepts(header: str | None, media: str) -> bool:
@@ -134,50 +159,46 @@ def _accepts(header: str | None, media: str) -> bool:
     return False
 
 
-def _text(status: int, body: str, headers: dict[str, str] | None = None) -> web.Response:
-    if not body:
-        return web.Response(status=status, headers=headers)
-    return web.Response(status=status, text=body, content_type="text/plain", headers=headers)
-
-
-def _leader_redirect(state: ServerState, request: web.Request) -> web.Response | None:
+def _leader_redirect(state: ServerState, request: Request) -> Response | None:
     if state.mode is Mode.STANDBY:
-        return web.Response(status=307, headers={"Location": f"//{state.leader}{request.path_qs}"})
+        return Response(307, headers=(("Location", f"//{state.leader}{request.target}"),))
     if state.mode is Mode.NO_LEADER:
-        return _text(503, "No leader elected")
+        return text(503, "No leader elected")
     return None
 
 
-async def scheduler(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
+def scheduler(state: ServerState, request: Request) -> Response | StreamingResponse:
     redirect = _leader_redirect(state, request)
     if redirect is not None:
         return redirect
     master = state.master
     if master is None:
-        return _text(503, "Master has not finished recovery")
+        return text(503, "Master has not finished recovery")
     if request.method != "POST":
-        return _refused(
-            state, 405, f"Expecting one of {{ 'POST' }}, but received '{request.method}'", {"Allow": "POST"}
-        )
-    content_type = request.headers.get("Content-Type")
+        message = f"Expecting one of {{ 'POST' }}, but received '{request.method}'"
+        return _refused(state, 405, message, (("Allow", "POST"),))
+    headers = request.headers
+    content_type = headers.get("content-type")
     if content_type is None:
         return _refused(state, 400, "Expecting 'Content-Type' to be present")
-    if content_type not in (Encoding.JSON, Encoding.PROTOBUF):
+    if content_type == Encoding.PROTOBUF:
+        encoding = Encoding.PROTOBUF
+    elif content_type == Encoding.JSON:
+        encoding = Encoding.JSON
+    else:
         return _refused(state, 415, "Expecting 'Content-Type' of application/json or application/x-protobuf")
-    encoding = Encoding(content_type)
-    body = await request.read()
     try:
-        call = decode_call(body, encoding)
+        call = decode_call(request.body, encoding)
     except CallDecodeError as decode_error:
         return _refused(state, 400, str(decode_error))
     invalid = validate_call(call)
     if invalid is not None:
         message = f"Failed to validate scheduler::Call: {invalid}"
         return _record(state, call, encoding, 400, message, violation=True)
+    kind = call.type
     accept = encoding
-    if call.type in (CallType.SUBSCRIBE, CallType.RECONCILE_OPERATIONS):
-        header = request.headers.get("Accept")
+    if kind in _STREAMING_TYPES:
+        header = headers.get("accept")
         if _accepts(header, Encoding.JSON):
             accept = Encoding.JSON
         elif _accepts(header, Encoding.PROTOBUF):
@@ -185,25 +206,30 @@ async def scheduler(request: web.Request) -> web.StreamResponse:
         else:
             message = "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"
             return _record(state, call, encoding, 406, message, violation=True)
-    if call.type == CallType.SUBSCRIBE:
-        if "Mesos-Stream-Id" in request.headers:
+    if kind == CallType.SUBSCRIBE:
+        if "mesos-stream-id" in headers:
             message = "Subscribe calls should not include the 'Mesos-Stream-Id' header"
             return _record(state, call, encoding, 400, message, violation=True)
         _record(state, call, encoding, 200, "")
-        return await _subscribe(state, master, request, call, accept)
-    checked = calls.check_caller(master, call.framework_id.value, request.headers.get("Mesos-Stream-Id"))
+        stream = HttpStream(state, master, call, accept)
+        stream_headers = (("Content-Type", accept.value), ("Mesos-Stream-Id", stream.stream_id))
+        return StreamingResponse(200, stream_headers, stream)
+    checked = calls.check_caller(master, call.framework_id.value, headers.get("mesos-stream-id"))
     if isinstance(checked, tuple):
         return _record(state, call, encoding, checked[0], checked[1])
-    status, text = calls.dispatch(master, checked, call)
-    return _record(state, call, encoding, status, text)
+    status, message = calls.dispatch(master, checked, call)
+    return _record(state, call, encoding, status, message)
 
 
 def _refused(
-    state: ServerState, status: int, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
+    state: ServerState, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()
+) -> Response:
     """A request refused before it could be decoded into a call: always the client's mistake."""
     state.ledger.violation(f"HTTP {status} before decoding: {message}")
-    return _text(status, message, headers)
+    return text(status, message, headers)
+
+
+_ACCEPTED = Response(202)
 
 
 def _record(
@@ -213,90 +239,55 @@ def _record(
     status: int,
     message: str,
     violation: bool = False,
-) -> web.Response:
-    name = scheduler_pb2.Call.Type.Name(call.type) if call.HasField("type") else "UNSET"
-    if violation:
-        state.ledger.violation(f"HTTP {status} for {name}: {message}")
-    if state.ledger.record_calls:
-        fid = call.framework_id.value if call.HasField("framework_id") else None
-        state.ledger.call(ReceivedCall(name, fid, encoding.value, status, call_to_dict(call)))
-    return _text(status, message)
+) -> Response:
+    ledger = state.ledger
+    if violation or ledger.record_calls:
+        name = scheduler_pb2.Call.Type.Name(call.type) if call.HasField("type") else "UNSET"
+        if violation:
+            ledger.violation(f"HTTP {status} for {name}: {message}")
+        if ledger.record_calls:
+            fid = call.framework_id.value if call.HasField("framework_id") else None
+            ledger.call(ReceivedCall(name, fid, encoding.value, status, call_to_dict(call)))
+    if status == 202 and not message:
+        return _ACCEPTED
+    return text(status, message)
 
 
-async def _subscribe(
-    state: ServerState, master: Master, request: web.Request, call: scheduler_pb2.Call, accept: Encoding
-) -> web.StreamResponse:
-    stream = HttpStream(accept, state.chunk_size)
-    response = web.StreamResponse(
-        status=200, headers={"Content-Type": accept.value, "Mesos-Stream-Id": stream.stream_id}
-    )
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    stream.owner = master
-    state.streams.add(stream)
-    try:
-        master.subscribe(call, stream)
-        await stream.pump(request, response)
-        # After an abort the connection is gone; wait to be cancelled rather than return into it.
-        if stream.aborted:
-            await asyncio.Event().wait()
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        state.streams.discard(stream)
-        master.stream_closed(stream)
-    return response
+def version(_: Request) -> Response:
+    body = {
+        "version": VERSION,
+        "build_date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(BUILD_TIME)),
+        "build_time": BUILD_TIME,
+        "build_user": "gantry-harness",
+    }
+    return Response(200, json.dumps(body).encode(), "application/json; charset=utf-8")
 
 
-async def version(_: web.Request) -> web.Response:
-    return web.json_response(
-        {
-            "version": VERSION,
-            "build_date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(BUILD_TIME)),
-            "build_time": BUILD_TIME,
-            "build_user": "gantry-harness",
-        }
-    )
+def health(_: Request) -> Response:
+    return Response(200)
 
 
-async def health(_: web.Request) -> web.Response:
-    return web.Response(status=200)
-
-
-async def redirect(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+def redirect(state: ServerState, request: Request) -> Response:
     answer = _leader_redirect(state, request)
     if answer is not None:
         if answer.status == 307:
-            return web.Response(status=307, headers={"Location": f"//{state.leader}"})
+            return Response(307, headers=(("Location", f"//{state.leader}"),))
         return answer
     if state.master is None:
-        return _text(503, "Master has not finished recovery")
+        return text(503, "Master has not finished recovery")
     info = state.master.info
-    return web.Response(status=307, headers={"Location": f"//{info.hostname}:{info.port}"})
+    return Response(307, headers=(("Location", f"//{info.hostname}:{info.port}"),))
 
 
-@web.middleware
-async def _record_crashes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A harness bug must not pass for a protocol answer: record it (Harness.errors), answer 500."""
-    try:
-        return await handler(request)
-    except (web.HTTPException, asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception as error:
-        request.app[STATE].errors.append(error)
-        return _text(500, f"harness internal error: {error!r}")
-
-
-def build_app(state: ServerState) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_record_crashes])
-    app[STATE] = state
-    app.router.add_route("*", SCHEDULER_PATH, scheduler)
-    app.router.add_get("/version", version)
-    app.router.add_get("/health", health)
-    app.router.add_get("/redirect", redirect)
-    app.router.add_get("/master/redirect", redirect)
-    return app
+def build_routes(state: ServerState) -> dict[str, Route]:
+    """Every path the fake master serves. The scheduler endpoint takes every method (405 itself)."""
+    return {
+        SCHEDULER_PATH: Route(lambda request: scheduler(state, request)),
+        "/version": get_route(version),
+        "/health": get_route(health),
+        "/redirect": get_route(lambda request: redirect(state, request)),
+        "/master/redirect": get_route(lambda request: redirect(state, request)),
+    }
 
 
 def close_streams(state: ServerState, chooser: Callable[[HttpStream], bool]) -> int:
