@@ -7,7 +7,7 @@ Constraint semantics have their own module, test_placement_constraints.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import pytest
 
@@ -21,6 +21,7 @@ from framework.core.placement import (
     ReasonKind,
     place,
 )
+from framework.core.placement.result import PlacedGroup, new_group
 from framework.core.resources import Resources
 
 # --- builders ---------------------------------------------------------------------------------
@@ -337,3 +338,16 @@ def test_demand_validation() -> None:
 def test_zero_count_demand_is_ignored() -> None:
     result = place([make_demand(count=0)], [make_offer().on_agent("a1")])
     assert (result.launches, result.unplaced) == ((), {})
+
+
+def test_fast_group_constructor_builds_the_same_value() -> None:
+    # `new_group` fills the slots directly; it must give exactly what the dataclass constructor gives,
+    # for every field (a field added to PlacedGroup without updating it would fail here).
+    values = ("web", "v2", "a7", 12, 2, Resources.of(cpus=0.5, mem=64), ((31000, 31001), (31002, 31003)))
+    assert len(values) == len(fields(PlacedGroup))
+    built, reference = new_group(*values), PlacedGroup(*values)
+    assert built == reference
+    assert hash(built) == hash(reference)
+    assert [getattr(built, f.name) for f in fields(PlacedGroup)] == list(values)
+    with pytest.raises(AttributeError):
+        built.count = 3  # type: ignore[misc]

@@ -60,6 +60,7 @@ from framework.core.placement.result import (
     Reason,
     ReasonKind,
     UnplacedReport,
+    new_group,
 )
 from framework.core.placement.scorers import weighted_size, weights
 from framework.core.placement.state import (
@@ -156,27 +157,23 @@ def _place(
 def _launches(agents: Sequence[AgentBin], demands: Sequence[Demand]) -> tuple[AgentLaunch, ...]:
     """Freeze the working state into launches; instance indices run 0.. per demand in agent order."""
     next_index = [0] * len(demands)
+    # Per demand, what every group of it repeats (one group per demand and agent: this loop runs
+    # 40,000 times for a batch of 200 apps on 3,000 agents, so it does no more than it must).
+    shared = [(d.app_id, d.version, d.resources) for d in demands]
     launches = []
     for agent in agents:
-        if not agent.placed:
+        placed = agent.placed
+        if not placed:
             continue
         groups = []
         agent_id, host_ports = agent.agent_id, agent.host_ports
-        for demand_index, count in agent.placed.items():
-            demand = demands[demand_index]
+        for demand_index, count in placed.items():
+            app_id, version, resources = shared[demand_index]
             first = next_index[demand_index]
             next_index[demand_index] = first + count
-            ports = host_ports.get(demand_index)
+            ports = host_ports.get(demand_index) if host_ports else None
             groups.append(
-                PlacedGroup(
-                    demand.app_id,
-                    demand.version,
-                    agent_id,
-                    first,
-                    count,
-                    demand.resources,
-                    tuple(ports) if ports else (),
-                )
+                new_group(app_id, version, agent_id, first, count, resources, tuple(ports) if ports else ())
             )
         launches.append(
             AgentLaunch(agent.agent_id, agent.hostname, agent.role, tuple(agent.offer_ids), tuple(groups))
