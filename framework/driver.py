@@ -9,11 +9,12 @@ writes go through the inbox like every other event and return once their effects
 
 Theory of operation (ordering hazards live here):
 - A turn's Persist* effects are stored first, all in one transaction; then its Mesos calls are
-  dispatched in the background, in list order, per lane (offer answers, ACKs, other calls), so the
-  next turn (and the offers waiting in it) never waits for the master's answers to this turn's calls.
-  SUPPRESS and REVIVE are barriers: each goes out only after every call dispatched before it has
-  completed. Hoisting persists is safe because the core only ever needs a Persist before a call,
-  never a call before a Persist (effects.py).
+  submitted to the client in list order without waiting for their answers (the client pipelines
+  them on keep-alive connections and writes a turn's calls in one go, offer answers ahead of
+  ACKs), so the next turn (and the offers waiting in it) never waits for the master's answers to
+  this turn's calls. SUPPRESS and REVIVE are barriers: each goes out only after every offer answer
+  and barrier submitted before it has been answered. Hoisting persists is safe because the core
+  only ever needs a Persist before a call, never a call before a Persist (effects.py).
 - Persist before acknowledge / launch: the core places every `PersistTask` before the `Acknowledge`
   or `Accept` that depends on it; because the driver awaits the store before sending the calls that
   follow, an ACK never reaches the master for an update that is not on disk.
@@ -33,10 +34,10 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from structlog.typing import FilteringBoundLogger
 
@@ -86,11 +87,6 @@ __all__ = ["CallSender", "Driver", "DriverFailed"]
 # Bounds on one reactor turn. A turn handles every event queued so far (up to MAX_BATCH), so a burst
 # of status updates costs one core call and one store transaction instead of thousands.
 MAX_BATCH = 5_000
-# Concurrency per lane; together (56) below the Mesos client's connection pool (64), so an offer
-# answer always finds a free connection.
-MAX_CONCURRENT_CALLS = 16  # KILL, RECONCILE
-MAX_CONCURRENT_ACKS = 16
-MAX_CONCURRENT_OFFER_ANSWERS = 24  # ACCEPT, DECLINE: never queued behind the other lanes
 MAX_OUTSTANDING_CALLS = 5_000  # a turn waits (backpressure) while more non-ACK calls are in flight
 BARRIER_ATTEMPTS = 5
 BARRIER_RETRY_SECONDS = 1.0
@@ -118,7 +114,10 @@ class CallSender(Protocol):
     @property
     def ready(self) -> bool: ...
 
-    async def send(self, effect: MesosCall) -> None: ...
+    def submit(self, effect: MesosCall) -> asyncio.Future[None]:
+        """Send the call(s) for `effect` now; the future settles with the master's answer (an
+        exception when the call may not have been performed). Cancelling it stops retries."""
+        ...
 
 
 class DriverFailed(Exception):
@@ -173,14 +172,11 @@ class Driver:
         self._reconnects_seen = 0
         self._agents: dict[str, _AgentCapacity] = {}
         self._reconcile_started: float | None = None
-        self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
-        self._offer_answers = asyncio.Semaphore(MAX_CONCURRENT_OFFER_ANSWERS)
-        self._inflight: set[asyncio.Task[None]] = set()  # dispatched calls other than ACKs
-        self._ordered: set[asyncio.Task[None]] = set()  # of those, offer answers and barriers
+        self._inflight: set[asyncio.Future[None]] = set()  # submitted calls other than ACKs
+        self._ordered: set[asyncio.Future[None]] = set()  # of those, offer answers and barriers
         self._latest_barrier: asyncio.Task[None] | None = None
         self._last_persisted = float("-inf")  # time.monotonic() of the last successful store write
-        self._acks = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
-        self._acking: dict[tuple[str, bytes], asyncio.Task[None]] = {}  # (task id, uuid) -> its ACK
+        self._acking: dict[tuple[str, bytes], asyncio.Future[None]] = {}  # (task id, uuid) -> its ACK
 
     @property
     def reconciled(self) -> bool:
@@ -331,11 +327,11 @@ class Driver:
                 )
 
     async def _send_calls(self, calls: list[MesosCall]) -> None:
-        """Dispatch a turn's calls without waiting for the master's answers.
+        """Submit a turn's calls without waiting for the master's answers.
 
-        The turn only waits while too many calls are outstanding (backpressure). Offer answers
-        (ACCEPT, DECLINE) have a lane of their own, so they never queue behind KILLs,
-        reconciliations or ACKs: every offer must be answered within its allocation interval.
+        The turn only waits while too many calls are outstanding (backpressure). The client puts
+        offer answers (ACCEPT, DECLINE) ahead of queued ACKs, so every offer is answered within its
+        allocation interval however many updates are being acknowledged.
         """
         while len(self._inflight) >= MAX_OUTSTANDING_CALLS:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
@@ -343,35 +339,47 @@ class Driver:
             self._track_launches(call)
             if isinstance(call, Acknowledge):
                 # An ACK lost in flight is answered by the agent resending the update; a copy whose
-                # ACK is still queued needs no second one (under load the copies would otherwise
+                # ACK is still unanswered needs no second one (under load the copies would otherwise
                 # multiply the queue).
                 key = (call.task_id, call.uuid)
                 if key not in self._acking:
-                    ack = asyncio.create_task(self._send_limited(self._acks, call))
+                    ack = self._submit_call(call)
                     self._acking[key] = ack
                     ack.add_done_callback(partial(self._acked, key))
             elif isinstance(call, Suppress | Revive):
                 # A barrier, in the background: it goes on the wire after every offer answer and
-                # barrier dispatched before it (a DECLINE landing after a REVIVE would install the
-                # very filter the REVIVE meant to clear), so SUPPRESS/REVIVE keep their order too.
-                # KILLs and reconciliations do not hold it back: their order does not matter.
-                barrier = self._spawn(self._send_barrier(tuple(self._ordered), call), ordered=True)
+                # barrier submitted before it was answered (a DECLINE landing after a REVIVE would
+                # install the very filter the REVIVE meant to clear), so SUPPRESS/REVIVE keep their
+                # order too. KILLs and reconciliations do not hold it back: their order does not matter.
+                barrier = asyncio.create_task(self._send_barrier(tuple(self._ordered), call))
+                self._track(barrier, ordered=True)
                 self._latest_barrier = barrier
-            elif isinstance(call, Accept | Decline):
-                self._spawn(self._send_limited(self._offer_answers, call), ordered=True)
             else:
-                self._spawn(self._send_limited(self._calls, call))
+                self._track(self._submit_call(call), ordered=isinstance(call, Accept | Decline))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], *, ordered: bool = False) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro)
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+    def _track(self, future: asyncio.Future[None], *, ordered: bool) -> None:
+        self._inflight.add(future)
+        future.add_done_callback(self._inflight.discard)
         if ordered:
-            self._ordered.add(task)
-            task.add_done_callback(self._ordered.discard)
-        return task
+            self._ordered.add(future)
+            future.add_done_callback(self._ordered.discard)
 
-    async def _send_barrier(self, before: tuple[asyncio.Task[None], ...], call: MesosCall) -> None:
+    def _submit_call(self, call: MesosCall) -> asyncio.Future[None]:
+        """Hand one call to the client; a failure is logged when its future settles."""
+        if self._client is None:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future.set_exception(ConnectionError("no Mesos client"))
+        else:
+            future = self._client.submit(call)
+        future.add_done_callback(partial(self._log_failure, call))
+        return future
+
+    def _log_failure(self, call: MesosCall, future: asyncio.Future[None]) -> None:
+        # Reading the exception also marks it retrieved: a lost call is expected, not a bug.
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            self._log.warning("call_failed", call=type(call).__name__, error=str(exc))
+
+    async def _send_barrier(self, before: tuple[asyncio.Future[None], ...], call: MesosCall) -> None:
         """Send SUPPRESS/REVIVE once `before` are done; retry it while it is still the latest one.
 
         The core believes a barrier it emitted took effect: a REVIVE lost while still subscribed
@@ -385,23 +393,15 @@ class Driver:
                 return
             await asyncio.sleep(BARRIER_RETRY_SECONDS * (attempt + 1))
 
-    async def _send_limited(self, limit: asyncio.Semaphore, call: MesosCall) -> None:
-        async with limit:
-            await self._send(call)
-
-    def _acked(self, key: tuple[str, bytes], _: asyncio.Task[None]) -> None:
+    def _acked(self, key: tuple[str, bytes], _: asyncio.Future[None]) -> None:
         self._acking.pop(key, None)
 
     async def _send(self, call: MesosCall) -> bool:
-        """Send one call; False (logged) if it may not have reached the master."""
+        """Send one call and wait for its answer; False (logged) if it may not have reached the master."""
         try:
-            if self._client is None:
-                self._log.warning("call_dropped_no_client", call=type(call).__name__)
-                return False
-            await self._client.send(call)
+            await self._submit_call(call)
             return True
-        except Exception as exc:  # every MesosError and transport failure: the call may be lost
-            self._log.warning("call_failed", call=type(call).__name__, error=str(exc))
+        except Exception:  # every MesosError and transport failure, logged by _submit_call's callback
             return False
 
     # ---- metrics --------------------------------------------------------------------------------

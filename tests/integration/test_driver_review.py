@@ -165,11 +165,15 @@ class _FlakyClient:
     def ready(self) -> bool:
         return True
 
-    async def send(self, effect: object) -> None:
+    def submit(self, effect: object) -> asyncio.Future[None]:
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if type(effect).__name__ == "Revive" and self.revives_failed == 0:
             self.revives_failed += 1
-            raise ConnectionResetError("lost in flight")
-        self.sent.append(effect)
+            answer.set_exception(ConnectionResetError("lost in flight"))
+        else:
+            self.sent.append(effect)
+            answer.set_result(None)
+        return answer
 
 
 async def test_a_revive_lost_in_flight_is_sent_again(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
