@@ -16,7 +16,9 @@ CHUNKED = (
     b"10\r\nleader elected\r\n\r\n"
     b"0\r\nX-Trailer: ignored\r\n\r\n"
 )
-REDIRECT = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: //m2:5050/api/v1/scheduler\r\nContent-Length: 0\r\n\r\n"
+REDIRECT = (
+    b"HTTP/1.1 307 Temporary Redirect\r\nLocation: //m2:5050/api/v1/scheduler\r\nContent-Length: 0\r\n\r\n"
+)
 STREAM = ACCEPTED + REJECTED + CHUNKED + REDIRECT
 
 
