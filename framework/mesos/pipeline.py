@@ -50,6 +50,7 @@ the answer arrives, or from `close`/`close_when_idle` and the transport's callba
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -61,6 +62,9 @@ MAX_BODY = 16 * 1024 * 1024  # answers to calls are empty or a line of error tex
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+# Header lines as RFC 9110 spells them: a token, a colon, a value without CR or LF.
+_FIELD = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*"
+_FIELDS = re.compile(_FIELD + rb"(?:\r\n" + _FIELD + rb")*")
 
 
 class HTTPResponseError(Exception):
@@ -81,13 +85,26 @@ class MayHaveReachedError(PipelineError):
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """One complete answer. `headers` has lower-case names; repeated fields are joined by ", "."""
+    """One complete answer. `fields` is the raw header block (lines after the status line)."""
 
     status: int
     reason: str
-    headers: Mapping[str, str]
+    fields: bytes
     body: bytes
     keep_alive: bool
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The header fields by lower-case name; repeated fields joined by ", ".
+
+        Built on demand: the parser reads only the framing fields, and most answers (202) need
+        nothing else."""
+        out: dict[str, str] = {}
+        for line in self.fields.split(_CRLF) if self.fields else ():
+            name, _, value = line.partition(b":")
+            key, text = name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")
+            out[key] = f"{out[key]}, {text}" if key in out else text
+        return out
 
 
 OnDone = Callable[[Response | PipelineError], None]
@@ -114,7 +131,7 @@ class ResponseParser:
     def __init__(self) -> None:
         self._buf = b""  # bytes not consumed yet (a partial head or size line)
         self._state = _HEAD
-        self._head: tuple[int, str, dict[str, str], bool] = (0, "", {}, True)
+        self._head: tuple[int, str, bytes, bool] = (0, "", b"", True)
         self._body: list[bytes] = []
         self._remaining = 0  # body or chunk bytes still to come
         self._seen = 0  # body bytes so far (bounded by MAX_BODY)
@@ -181,48 +198,45 @@ class ResponseParser:
         raise HTTPResponseError("connection closed inside a response")
 
     def _start(self, head: bytes) -> None:
-        lines = head.split(_CRLF)
-        version, _, rest = lines[0].partition(b" ")
+        end = head.find(_CRLF)
+        status_line, fields = (head, b"") if end < 0 else (head[:end], head[end + 2 :])
+        version, _, rest = status_line.partition(b" ")
         code, _, reason = rest.partition(b" ")
         if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
-            raise HTTPResponseError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+            raise HTTPResponseError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        if fields and _FIELDS.fullmatch(fields) is None:
+            # Also rejects obsolete line folding (RFC 9112 lets a client refuse it).
+            raise HTTPResponseError(f"malformed header block: {fields[:120]!r}")
         status = int(code)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name[-1:] in b" \t" or line[:1] in b" \t":
-                # Covers obsolete line folding too (RFC 9112 lets a client reject it).
-                raise HTTPResponseError(f"malformed header line: {line[:80]!r}")
-            key, text = name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        keep_alive = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
+        lower = _CRLF + fields.lower()
+        tokens = {t.strip() for v in _values(lower, b"\r\nconnection:") for t in v.split(b",")}
+        keep_alive = b"close" not in tokens and (version == b"HTTP/1.1" or b"keep-alive" in tokens)
         if 100 <= status < 200:
             if status == 101:
                 raise HTTPResponseError("101 Switching Protocols: no upgrade was asked for")
             self._state = _HEAD  # interim answer: the real one follows
-            self._head = (status, "", {}, keep_alive)
+            self._head = (status, "", b"", keep_alive)
             return
         self._body, self._seen = [], 0
-        coding = headers.get("transfer-encoding")
-        length = headers.get("content-length")
+        codings = _values(lower, b"\r\ntransfer-encoding:")
+        lengths = _values(lower, b"\r\ncontent-length:")
         if status in (204, 304):
             self._state = _HEAD
-        elif coding is not None:
-            if coding.rsplit(",", 1)[-1].strip().lower() == "chunked":
+        elif codings:
+            if b",".join(codings).rsplit(b",", 1)[-1].strip() == b"chunked":
                 self._state = _CHUNK_SIZE
                 # With both headers, Content-Length is a smuggling risk: framing by chunks, then close.
-                keep_alive = keep_alive and length is None
+                keep_alive = keep_alive and not lengths
             else:
                 self._state, keep_alive = _UNTIL_EOF, False
-        elif length is not None:
-            self._remaining = _content_length(length)
+        elif lengths:
+            self._remaining = _content_length(lengths)
             if self._remaining > MAX_BODY:
                 raise HTTPResponseError(f"response body of {self._remaining} bytes is too large")
             self._state = _LENGTH if self._remaining else _HEAD
         else:
             self._state, keep_alive = _UNTIL_EOF, False
-        self._head = (status, reason.decode("latin-1"), headers, keep_alive)
+        self._head = (status, reason.decode("latin-1"), fields, keep_alive)
 
     def _chunk_size(self, line: bytes) -> None:
         digits = line.split(b";", 1)[0].strip(b" \t")
@@ -247,11 +261,25 @@ class ResponseParser:
         return Response(status, reason, headers, body, keep_alive)
 
 
-def _content_length(value: str) -> int:
-    # "5, 5" (a repeated header) is allowed when all copies agree.
-    values = {v.strip() for v in value.split(",")}
-    if len(values) != 1 or not (only := values.pop()).isdigit():
-        raise HTTPResponseError(f"bad Content-Length: {value!r}")
+def _values(lower: bytes, key: bytes) -> list[bytes]:
+    """Every value of one field, found in the CRLF-prefixed, lower-cased header block."""
+    out = []
+    at = lower.find(key)
+    while at >= 0:
+        start = at + len(key)
+        stop = lower.find(_CRLF, start)
+        out.append(lower[start : stop if stop >= 0 else len(lower)].strip(b" \t"))
+        at = lower.find(key, start)
+    return out
+
+
+def _content_length(values: list[bytes]) -> int:
+    if len(values) == 1 and values[0].isdigit():
+        return int(values[0])
+    # "5, 5" or a repeated field is allowed when all copies agree (RFC 9110 section 8.6).
+    copies = {v.strip() for value in values for v in value.split(b",")}
+    if len(copies) != 1 or not (only := copies.pop()).isdigit():
+        raise HTTPResponseError(f"bad Content-Length: {b', '.join(values)!r}")
     return int(only)
 
 
@@ -441,6 +469,7 @@ class Pipeline:
         ).encode("latin-1")
         self._prefix_for: tuple[str, bytes] = ("", b"")  # (stream id, header block up to the length)
         self._connections: list[_Connection] = []
+        self._current: _Connection | None = None
         self._urgent: deque[tuple[bytes, OnDone]] = deque()
         self._later: deque[tuple[bytes, OnDone]] = deque()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -511,9 +540,13 @@ class Pipeline:
     def _room(self) -> _Connection | None:
         if self._closed:
             return None
+        current = self._current  # where the last request went: usually it still has room
+        if current is not None and current.open and len(current._waiting) < self._depth:
+            return current
         depth = self._depth
         for connection in self._connections:
             if connection.open and connection.load < depth:
+                self._current = connection
                 return connection
         if len(self._connections) < self._max_connections:
             return self._open()
@@ -522,6 +555,7 @@ class Pipeline:
     def _open(self) -> _Connection:
         connection = _Connection(self)
         self._connections.append(connection)
+        self._current = connection
         task = self.loop.create_task(self._connect(connection), name=f"pipeline-connect {self.base}")
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
@@ -544,6 +578,8 @@ class Pipeline:
     def _forget(self, connection: _Connection) -> None:
         if connection in self._connections:
             self._connections.remove(connection)
+        if self._current is connection:
+            self._current = None
         self._refill()
 
     def _refill(self) -> None:
