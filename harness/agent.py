@@ -140,6 +140,7 @@ class Agent:
         self.executor_tasks: dict[tuple[str, str], set[str]] = {}
         self.tasks: dict[tuple[str, str], AgentTask] = {}
         self.completed: deque[AgentTask] = deque(maxlen=COMPLETED_TASKS_KEPT)
+        self.live = 0  # tasks not in a terminal state, kept as they change (counting 100,000 is slow)
         self.updates = StatusUpdateManager(clock, self._forward, self._terminal_acknowledged, retry)
         self.updates.pause()  # nothing is forwarded until a master registers us
         self.runtime: Runtime | None = None
@@ -183,7 +184,11 @@ class Agent:
         self.executors.setdefault(key, executor)
         members = self.executor_tasks.setdefault(key, set())
         for spec in tasks:
-            self.tasks[(spec.framework_id, spec.task_id)] = AgentTask(spec, self.agent_id)
+            key = (spec.framework_id, spec.task_id)
+            old = self.tasks.get(key)
+            if old is None or old.state in TERMINAL:
+                self.live += 1
+            self.tasks[key] = AgentTask(spec, self.agent_id)
             members.add(spec.task_id)
         self.runtime.launch(framework, executor, tasks)
 
@@ -207,6 +212,7 @@ class Agent:
             task = self.tasks.pop(key)
             if task.state not in TERMINAL:
                 task.state = TaskState.TASK_KILLED
+                self.live -= 1
             self.completed.append(task)
         for key in [k for k in self.executors if k[0] == framework_id]:
             del self.executors[key]
@@ -228,6 +234,8 @@ class Agent:
             return
         if task.state in TERMINAL:
             return  # an executor cannot take a task back from a terminal state
+        if status.state in TERMINAL:
+            self.live -= 1
         task.state = status.state
         task.statuses.append(status.state)
         if status.healthy is not None:

@@ -14,9 +14,11 @@ Nothing else in the harness touches protobuf serialization or JSON.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -174,10 +176,19 @@ def message_event(agent_id: str, executor_id: str, data: bytes) -> OutEvent:
 
 
 def update_event(status: Status) -> OutEvent:
-    def fill(e: scheduler_pb2.Event) -> None:
-        fill_status(e.update.status, status)
+    """An UPDATE event. Two per launched task, so both encodings are written directly (the same
+    bytes as via protobuf; tests/harness/test_units.py compares them)."""
 
-    return _simple("UPDATE", fill)
+    def build() -> scheduler_pb2.Event:
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.UPDATE)
+        fill_status(event.update.status, status)
+        return event
+
+    return OutEvent(
+        "UPDATE",
+        build,
+        {Encoding.PROTOBUF: lambda: _update_bytes(status), Encoding.JSON: lambda: _update_json(status)},
+    )
 
 
 def operation_status_event(operation_id: str, state: str, message: str, agent_id: str | None) -> OutEvent:
@@ -192,12 +203,17 @@ def operation_status_event(operation_id: str, state: str, message: str, agent_id
     return _simple("UPDATE_OPERATION_STATUS", fill)
 
 
+_TASK_STATES: dict[str, int] = dict(mesos_pb2.TaskState.items())
+_SOURCES: dict[str, int] = dict(mesos_pb2.TaskStatus.Source.items())
+_REASONS: dict[str, int] = dict(mesos_pb2.TaskStatus.Reason.items())
+
+
 def fill_status(out: mesos_pb2.TaskStatus, status: Status) -> None:
     out.task_id.value = status.task_id
-    out.state = mesos_pb2.TaskState.Value(status.state.value)
-    out.source = mesos_pb2.TaskStatus.Source.Value(status.source.value)
+    out.state = _TASK_STATES[status.state]  # type: ignore[assignment]
+    out.source = _SOURCES[status.source]  # type: ignore[assignment]
     if status.reason is not None:
-        out.reason = mesos_pb2.TaskStatus.Reason.Value(status.reason)
+        out.reason = _REASONS[status.reason]  # type: ignore[assignment]
     if status.message is not None:
         out.message = status.message
     if status.agent_id is not None:
@@ -212,6 +228,61 @@ def fill_status(out: mesos_pb2.TaskStatus, status: Status) -> None:
         out.healthy = status.healthy
     if status.unreachable_time is not None:
         out.unreachable_time.nanoseconds = int(status.unreachable_time * 1e9)
+
+
+# Event.type = UPDATE (field 1, varint 4).
+_UPDATE_TYPE = b"\x08\x04"
+
+
+def _status_bytes(status: Status) -> bytes:
+    """TaskStatus wire bytes, fields in number order as protobuf writes them."""
+    parts = [_field(1, _field(1, status.task_id.encode())), b"\x10" + _varint(_TASK_STATES[status.state])]
+    if status.message is not None:
+        parts.append(_field(4, status.message.encode()))
+    if status.agent_id is not None:
+        parts.append(_field(5, _field(1, status.agent_id.encode())))
+    if status.timestamp is not None:
+        parts.append(b"\x31" + struct.pack("<d", status.timestamp))  # field 6, 64-bit
+    if status.executor_id is not None:
+        parts.append(_field(7, _field(1, status.executor_id.encode())))
+    if status.healthy is not None:
+        parts.append(b"\x40\x01" if status.healthy else b"\x40\x00")
+    parts.append(b"\x48" + _varint(_SOURCES[status.source]))
+    if status.reason is not None:
+        parts.append(b"\x50" + _varint(_REASONS[status.reason]))
+    if status.uuid is not None:
+        parts.append(_field(11, status.uuid))
+    if status.unreachable_time is not None:
+        nanos = int(status.unreachable_time * 1e9)
+        parts.append(_field(14, b"\x08" + _varint(nanos & 0xFFFFFFFFFFFFFFFF)))
+    return b"".join(parts)
+
+
+def _update_bytes(status: Status) -> bytes:
+    return _UPDATE_TYPE + _field(5, _field(1, _status_bytes(status)))
+
+
+def _update_json(status: Status) -> bytes:
+    """Mesos JSON of the UPDATE event, keys in TaskStatus' declaration order as stout prints them."""
+    parts = [f'"task_id":{{"value":{_q(status.task_id)}}}', f'"state":"{status.state.value}"']
+    if status.message is not None:
+        parts.append(f'"message":{_q(status.message)}')
+    parts.append(f'"source":"{status.source.value}"')
+    if status.reason is not None:
+        parts.append(f'"reason":"{status.reason}"')
+    if status.agent_id is not None:
+        parts.append(f'"agent_id":{{"value":{_q(status.agent_id)}}}')
+    if status.executor_id is not None:
+        parts.append(f'"executor_id":{{"value":{_q(status.executor_id)}}}')
+    if status.timestamp is not None:
+        parts.append(f'"timestamp":{_compact(status.timestamp)}')
+    if status.uuid is not None:
+        parts.append(f'"uuid":"{base64.b64encode(status.uuid).decode("ascii")}"')
+    if status.healthy is not None:
+        parts.append('"healthy":true' if status.healthy else '"healthy":false')
+    if status.unreachable_time is not None:
+        parts.append(f'"unreachable_time":{{"nanoseconds":{int(status.unreachable_time * 1e9)}}}')
+    return ('{"type":"UPDATE","update":{"status":{' + ",".join(parts) + "}}}").encode()
 
 
 # -- offers ---------------------------------------------------------------------------------------

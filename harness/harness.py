@@ -29,7 +29,7 @@ from harness.cluster import ClusterSpecError, check_template, expand, parse_attr
 from harness.http import HttpServer
 from harness.ledger import Ledger, ReceivedCall
 from harness.master import Master, MasterConfig
-from harness.model import TERMINAL, Attribute
+from harness.model import Attribute
 from harness.resources import ResourceSpecError, parse_resources
 from harness.server import Mode, ServerState, build_routes, close_streams
 from harness.simulation import SimulatedRuntime, SimulationTimings
@@ -357,7 +357,7 @@ class Harness:
         return found[0]
 
     def live_tasks(self) -> int:
-        return sum(1 for a in self._agents.values() for t in a.tasks.values() if t.state not in TERMINAL)
+        return sum(agent.live for agent in self._agents.values())
 
     @property
     def offers(self) -> list[OfferRecord]:

@@ -58,7 +58,6 @@ from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
 
 VERSION = "1.11.0"
-CallType = scheduler_pb2.Call.Type
 
 
 @dataclass(frozen=True, slots=True)

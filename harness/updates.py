@@ -54,6 +54,7 @@ class StatusUpdateManager:
         self._retry_min, self._retry_max = retry
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._paused = False
+        self._unacknowledged = 0  # updates in all streams, kept as they change
 
     def update(self, framework_id: str, status: Status) -> None:
         """Queue an update (it must carry a uuid); forward it now if nothing is in flight."""
@@ -63,6 +64,7 @@ class StatusUpdateManager:
         if stream is None:
             stream = self._streams[key] = _Stream(framework_id)
         stream.pending.append(status)
+        self._unacknowledged += 1
         if len(stream.pending) == 1:
             self._forward(key, stream, self._retry_min)
 
@@ -73,6 +75,7 @@ class StatusUpdateManager:
         if stream is None or stream.pending[0].uuid != uuid:
             return False
         done = stream.pending.pop(0)
+        self._unacknowledged -= 1
         if stream.timer is not None:
             stream.timer.cancel()
             stream.timer = None
@@ -103,13 +106,17 @@ class StatusUpdateManager:
     def remove_framework(self, framework_id: str) -> None:
         """The framework is gone: its updates can never be acknowledged, so drop them."""
         for key in [k for k, s in self._streams.items() if s.framework_id == framework_id]:
-            timer = self._streams.pop(key).timer
-            if timer is not None:
-                timer.cancel()
+            stream = self._streams.pop(key)
+            self._unacknowledged -= len(stream.pending)
+            if stream.timer is not None:
+                stream.timer.cancel()
 
     def remove_task(self, framework_id: str, task_id: str) -> None:
         stream = self._streams.pop((framework_id, task_id), None)
-        if stream is not None and stream.timer is not None:
+        if stream is None:
+            return
+        self._unacknowledged -= len(stream.pending)
+        if stream.timer is not None:
             stream.timer.cancel()
 
     def pending(self, framework_id: str, task_id: str) -> list[Status]:
@@ -118,7 +125,7 @@ class StatusUpdateManager:
         return list(stream.pending) if stream else []
 
     def unacknowledged(self) -> int:
-        return sum(len(s.pending) for s in self._streams.values())
+        return self._unacknowledged
 
     def _forward(self, key: tuple[str, str], stream: _Stream, backoff: float) -> None:
         if stream.timer is not None:

@@ -16,6 +16,7 @@ from harness.allocator import Allocator
 from harness.clock import ManualClock
 from harness.cluster import ClusterSpecError, expand, parse_attributes
 from harness.model import (
+    TERMINAL,
     Attribute,
     ExecutorKind,
     ExecutorSpec,
@@ -30,6 +31,7 @@ from harness.resources import EMPTY, Resources, ResourceSpecError, parse_resourc
 from harness.simulation import SimulatedRuntime, SimulationTimings
 from harness.updates import StatusUpdateManager
 from proto import jsoncodec
+from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
 
 # -- resources --------------------------------------------------------------------------------------
@@ -298,6 +300,54 @@ def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
     assert agent.tasks == {} and [t.state for t in agent.completed] == [TaskState.TASK_FINISHED]
 
 
+def test_agent_counters_follow_the_tasks_and_updates() -> None:
+    """`live` and `unacknowledged()` are kept incrementally; they must equal a recount at every step."""
+    clock = ManualClock()
+    agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 4}))
+    agent.runtime = SimulatedRuntime(clock, agent)
+    forwarded: list[Status] = []
+
+    class Link:
+        def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
+            forwarded.append(status)
+
+        def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
+            return None
+
+        def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
+            return None
+
+    def check() -> None:
+        assert agent.live == sum(1 for t in agent.tasks.values() if t.state not in TERMINAL)
+        pending = sum(len(agent.updates.pending(fid, tid)) for fid, tid in agent.tasks)
+        assert agent.updates.unacknowledged() == pending
+
+    agent.register(Link())
+    for name, behaviour in (("a", ""), ("b", "finish:1"), ("c", "fail:2")):
+        agent.run(FW, ExecutorSpec(name, "f", ExecutorKind.COMMAND, "*", EMPTY), [spec(name, behaviour)])
+        check()
+    assert agent.live == 3
+    for _ in range(6):
+        clock.advance(1)
+        check()
+        while forwarded:  # an ack forwards the task's next update at once
+            status = forwarded.pop(0)
+            assert status.uuid is not None
+            agent.acknowledge("f", status.task_id, status.uuid)
+            check()
+    assert agent.live == 1 and agent.updates.unacknowledged() == 0
+    agent.kill("f", "a", 0.0)
+    clock.advance(1)
+    check()
+    assert agent.live == 0 and agent.updates.unacknowledged() == 1
+    agent.run(FW, ExecutorSpec("d", "f", ExecutorKind.COMMAND, "*", EMPTY), [spec("d")])
+    clock.advance(1)
+    check()
+    agent.shutdown_framework("f")
+    check()
+    assert agent.live == 0 and agent.updates.unacknowledged() == 0
+
+
 # -- codec ------------------------------------------------------------------------------------------
 
 
@@ -321,6 +371,57 @@ def test_offers_fast_paths_equal_the_protobuf_rendering(refinement: bool) -> Non
     reference = event.proto()
     assert scheduler_pb2.Event.FromString(event.payload(codec.Encoding.PROTOBUF)) == reference
     assert json.loads(event.payload(codec.Encoding.JSON)) == jsoncodec.to_dict(reference)
+
+
+STATUSES = [
+    Status(
+        "t1",
+        TaskState.TASK_STARTING,
+        Source.SOURCE_EXECUTOR,
+        agent_id="a1",
+        executor_id="t1",
+        timestamp=1_700_000_000.123456,
+        uuid=bytes(range(16)),
+    ),
+    Status(
+        't\u00e9 "2"',
+        TaskState.TASK_RUNNING,
+        Source.SOURCE_EXECUTOR,
+        reason="REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+        agent_id="a1",
+        executor_id="e",
+        timestamp=1.5,
+        uuid=b"\n" * 16,
+        healthy=False,
+    ),
+    Status(
+        "t3",
+        TaskState.TASK_LOST,
+        Source.SOURCE_MASTER,
+        reason="REASON_RECONCILIATION",
+        message="Reconciliation: Task is unknown\nto the agent",
+    ),
+    Status(
+        "t4",
+        TaskState.TASK_UNREACHABLE,
+        Source.SOURCE_MASTER,
+        reason="REASON_AGENT_REMOVED",
+        message="gone",
+        agent_id="a2",
+        timestamp=2e9,
+        healthy=True,
+        unreachable_time=1_700_000_000.5,
+    ),
+]
+
+
+@pytest.mark.parametrize("status", STATUSES, ids=["starting", "health", "master", "unreachable"])
+def test_update_fast_paths_equal_the_protobuf_rendering(status: Status) -> None:
+    event = codec.update_event(status)
+    reference = event.proto()
+    assert mesos_pb2.TaskState.Name(reference.update.status.state) == status.state.value
+    assert event.payload(codec.Encoding.PROTOBUF) == reference.SerializeToString()
+    assert event.payload(codec.Encoding.JSON) == jsoncodec.dumps(reference)
 
 
 # -- cluster templates ------------------------------------------------------------------------------
