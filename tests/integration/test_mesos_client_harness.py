@@ -325,3 +325,17 @@ async def test_container_task_with_health_and_readiness_checks_is_accepted(conte
         )
         assert h.task("it_box.1").state == "TASK_RUNNING"
         clean(h)
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+async def test_calls_submitted_in_one_turn_are_pipelined_and_all_answered(content_type: ContentType) -> None:
+    # 2,000 calls submitted without awaiting in between: they share a few keep-alive connections
+    # (written back to back, answered in order), and each future settles on its own answer.
+    async with harness() as h, connected(h.url, content_type) as (client, _):
+        sent_before = client.calls_sent
+        futures = [client.submit(Reconcile()) for _ in range(2_000)]
+        assert await asyncio.wait_for(asyncio.gather(*futures), WAIT) == [None] * 2_000
+        assert client.calls_sent - sent_before >= 2_000  # (plus the mini driver's DECLINEs)
+        assert sum(1 for c in h.calls if c.type == "RECONCILE") == 2_000
+        assert client.ready
+        clean(h)
