@@ -3,7 +3,9 @@
 Role: keep Gantry subscribed to the leading Mesos master and move messages across the wire. Events
 from the stream are decoded (RecordIO, then protobuf or JSON) and handed to the driver as
 framework.core events through the ``on_event`` callback, in stream order; effects the driver wants
-performed go out through :meth:`MesosClient.send` as calls. Callers: framework/driver.py and app.py.
+performed go out as calls through :meth:`MesosClient.send` (a coroutine) or
+:meth:`MesosClient.submit` (returns a future at once, no task needed: what a caller sending
+thousands of ACKNOWLEDGEs per second wants). Callers: framework/driver.py and app.py.
 
 Theory of operation
 - ``run()`` loops forever: ask the detector for the leader, POST SUBSCRIBE (following 307s to the
@@ -12,16 +14,24 @@ Theory of operation
   framework id (in ``framework_info.id`` and the top-level ``framework_id``).
 - The stream is watched: if nothing (not even a HEARTBEAT) arrives for ``heartbeat_misses`` heartbeat
   intervals, the connection is presumed dead (a silent partition never closes a TCP socket).
-- Calls use a separate aiohttp session and connector, so they can never queue behind the stream's
-  connection (Mesos requires calls on other connections). Each carries ``Mesos-Stream-Id``.
+- Calls go through pipeline.py, not aiohttp: a few persistent keep-alive connections per master,
+  requests written as soon as they are submitted (pipelined), answers matched in order. They never
+  share the stream's connection (Mesos requires calls on other connections). Each carries
+  ``Content-Type`` and ``Mesos-Stream-Id``; the stream id and the master are read afresh for every
+  attempt, so after a resubscription (new stream id, or a new master after a 307 or a ZooKeeper
+  change) calls go to the new master, and the connections to the old one close once idle.
+- A call's life (``_Call``): submitted; answered 202/200 (done), 307 (resubmitted at once to the
+  Location, at most ``max_redirects`` times), or an error; an error that may be retried goes again
+  after a backoff (injected ``sleep``), up to ``call_attempts`` attempts in all.
 - Errors are typed (errors.py). Transient ones are retried here (stream) or raised for the caller to
   retry after the next SUBSCRIBED (calls). Permanent ones end ``run()`` (SUBSCRIBE refused, framework
   removed) or are raised to the caller (a call the master rejects); either makes ``ready`` False.
 
 Retry hazard: an ACCEPT is retried only when it certainly never reached the master (connection
-refused, 503, 429, 307). A retried ACCEPT that the master did process would fail its tasks as
-launched on invalid offers while they actually run. Every other call is idempotent at the master
-and is retried.
+refused or never written, 503, 429, 307). Written but unanswered (the connection dropped, closed
+or stalled before the answer) counts as "may have reached the master". A retried ACCEPT that the
+master did process would fail its tasks as launched on invalid offers while they actually run.
+Every other call is idempotent at the master and is retried.
 
 Must not: make scheduling decisions, touch the store, or let protobuf objects out of framework/mesos.
 """
@@ -252,7 +262,10 @@ class MesosClient:
             self._subscribed = False
             self._subscribed_event.clear()
             self._stream_id = None
-            self._close_pipelines()
+            # Unanswered calls fail now (not retried: no pipelines left); retries waiting out a
+            # backoff are cancelled, and fail their callers as they go.
+            retries = self._close_pipelines()
+            await asyncio.gather(*retries, return_exceptions=True)
             await stream_session.close()
             await self._detector.close()
 
@@ -509,13 +522,15 @@ class MesosClient:
             self._retired.append(pipeline)
         self._retired = [p for p in self._retired if p.connections]
 
-    def _close_pipelines(self) -> None:
+    def _close_pipelines(self) -> list[asyncio.Task[None]]:
         pipelines, self._pipelines = self._pipelines or {}, None
         for pipeline in [*pipelines.values(), *self._retired]:
-            pipeline.close()  # unanswered calls fail now; with no pipelines left they are not retried
+            pipeline.close()
         self._retired = []
-        for retry in self._retries:
+        retries = list(self._retries)
+        for retry in retries:
             retry.cancel()
+        return retries
 
     def _retry_later(self, call: _Call, delay: float) -> None:
         retry = asyncio.ensure_future(self._retry_after(call, delay))
