@@ -13,6 +13,7 @@ batch one empty agent can take; every class then gets floor(count * phi) instanc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from framework.core.model import Demand, Offer
 from framework.core.placement import Placement, place
 from framework.core.placement import balanced as balanced_module
 from framework.core.placement.balanced import BalancedFill
+from framework.core.placement.classes import ClassIndex
 from framework.core.placement.index import FreeIndex
 from framework.core.placement.scorers import weights
 from framework.core.placement.state import build_bins
@@ -150,3 +152,24 @@ def test_refresh_all_orders_agents_as_refreshing_each_does() -> None:
     second.refresh_all(all_at_once[:40])
     assert first.keys == second.keys
     assert [a.sort_key for a in one_by_one] == [a.sort_key for a in all_at_once]
+
+
+def test_a_search_places_several_instances_of_a_class_with_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 1,000-cpu instance that fits nowhere keeps the slice out: rem = 200 * 1 + 1,000 = 1,200 cpus, so
+    # an agent's share is floor(200 * 4 / 1,200) = 0. The fill then places the 1-cpu app: on an empty
+    # agent, min(4 // 1, 8192 // 1024) = 4 fit within the deficit: half of them (2) in one search, then
+    # 1 of the 2 left, then the last one: 3 searches per agent filled instead of 4 (and the identical
+    # agents after it get copies without searching at all).
+    searches: list[int] = []
+    original = ClassIndex.pick
+
+    def counting(self: ClassIndex, *args: Any) -> Any:
+        searches.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(ClassIndex, "pick", counting)
+    demands = [app("web", 200, 1, 1024), app("huge", 1, 1000, 1024)]
+    placement = place(demands, agents(60, 4, 8192))
+    assert placement.placed_count(("web", "v1")) == 200
+    assert len(placement.launches) == 50
+    assert len(searches) < 200

@@ -8,11 +8,12 @@ emptiest (`FreeIndex`) and fills each before moving on, in two steps:
    `floor(count * phi)` of them at once. This is what makes 4,000 identical instances cost a few
    operations per agent, and it mixes classes on each agent in the proportions of the whole batch,
    which is what an optimal packing of a large batch looks like.
-2. Fill. The rest of the agent is filled one instance at a time with the class nearest the
-   agent's *deficit* (`classes.ClassIndex.pick`). The deficit is the free capacity minus the slack
-   the agent should keep at the end: if the batch needs cpus and mem in the ratio 1 : 0.7 of agent
-   capacity, every agent should end full of cpus with 30% of its mem free, and aiming at that
+2. Fill. The rest of the agent is filled with the class nearest the agent's *deficit*
+   (`classes.ClassIndex.pick`), one search at a time. The deficit is the free capacity minus the
+   slack the agent should keep at the end: if the batch needs cpus and mem in the ratio 1 : 0.7 of
+   agent capacity, every agent should end full of cpus with 30% of its mem free, and aiming at that
    (instead of at "empty") keeps the scarce resource from being stranded behind the plentiful one.
+   A search places one instance, or, for a class with more, half of what fits within the deficit.
 
 3. Copy. Agents that are identical before their fill (same free resources and free port count:
    all the two steps look at) get identical fills, so once an agent is filled, the agents right
@@ -157,7 +158,7 @@ class BalancedFill:
         return placed
 
     def _fill(self, agent: AgentBin) -> int:
-        """Add single instances of the class nearest the agent's deficit until none fits."""
+        """Add instances of the class nearest the agent's deficit until none fits."""
         placed = 0
         w, rem = self.w, self.rem
         # Slack to keep per resource: 1 - (the batch's need of it relative to its scarcest resource's).
@@ -176,7 +177,7 @@ class BalancedFill:
             m0, m1, m2, m3 = milli
             if m0 < f0 or m1 < f1 or m2 < f2 or m3 < f3:
                 return placed
-            # Written out per dimension: this runs once per instance placed.
+            # Written out per dimension: this runs once per class picked.
             n0, n1, n2, n3 = m0 * s0, m1 * s1, m2 * s2, m3 * s3
             deficit = (
                 n0 - k0 if n0 > k0 else 0.0,
@@ -187,7 +188,12 @@ class BalancedFill:
             cls = pick(agent, n0, n1, deficit)
             if cls is None:
                 return placed
-            placed += self._place(agent, cls, 1)
+            # A class picked with instances to spare usually stays the nearest while the deficit still
+            # holds several of it: take half of those (at least one) and search again. Halving keeps an
+            # agent's last instances chosen one by one; taking all of them at once ends agents with
+            # residues nothing fits (measured: 9% more agents for 200 apps of 100-1,000 instances).
+            n = _within(deficit, cls, agent) >> 1 if cls.count > 1 else 1
+            placed += self._place(agent, cls, n if n > 1 else 1)
 
     def _place(self, agent: AgentBin, cls: SizeClass, n: int) -> int:
         """Commit `n` instances of a class on the agent being filled, and note them in its pattern."""
@@ -258,6 +264,17 @@ class BalancedFill:
                     placed[demand_index] = placed.get(demand_index, 0) + n
             else:
                 twin.placed = added.copy()
+
+
+def _within(deficit: tuple[float, float, float, float], cls: SizeClass, agent: AgentBin) -> int:
+    """How many instances of the class fit the agent without going past `deficit` in any resource."""
+    best = _fits(agent, cls)
+    for need, have in zip(cls.norm, deficit, strict=True):
+        if need > 0.0:
+            fit = int(have / need)
+            if fit < best:
+                best = fit
+    return best
 
 
 def _fits(agent: AgentBin, cls: SizeClass) -> int:
