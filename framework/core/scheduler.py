@@ -199,7 +199,10 @@ class SchedulerState:
         self._reconcile_attempt = 0
         self._reconcile_next: float | None = None
         self._implicit_next: float | None = None
-        self._staging_asked: dict[str, float] = {}  # STAGING task id -> when the master was last asked
+        # Task id -> when it was launched or the master last asked about it, in that order (so a
+        # tick reads only the entries old enough to check). Entries of tasks that left STAGING are
+        # dropped when a tick reaches them: a task never returns to STAGING.
+        self._staging_since: dict[str, float] = {}
 
     @classmethod
     def restore(
@@ -243,6 +246,8 @@ class SchedulerState:
                     app.outdated.add(record.task_id)
             if record.state is TaskState.UNREACHABLE:
                 state._unreachable.add(record.task_id)
+        staging = sorted((r.updated_at, r.task_id) for _, r in live if r.state is TaskState.STAGING)
+        state._staging_since = {task_id: at for at, task_id in staging}
         return state
 
     # -- the single entry point ------------------------------------------------------------------
@@ -512,15 +517,23 @@ class SchedulerState:
         would fail running tasks), so without this its tasks would hold their slots forever: the
         master answers TASK_GONE/UNKNOWN for a task it never saw, which frees the slot."""
         wait = self.config.staging_reconcile_seconds
-        staging = {r.task_id: r for r in self._live_records() if r.state is TaskState.STAGING}
-        self._staging_asked = {t: at for t, at in self._staging_asked.items() if t in staging}
-        stale = [r for r in staging.values() if r.task_id not in self._reconcile_pending
-                 and now - max(r.updated_at, self._staging_asked.get(r.task_id, r.updated_at)) >= wait]
+        since = self._staging_since
+        stale: list[TaskRecord] = []
+        for task_id, at in list(since.items()):  # oldest first; stops at the first young one
+            record = self._record(task_id)
+            if record is None or record.state is not TaskState.STAGING:
+                del since[task_id]
+                continue
+            if now - at < wait:
+                break
+            del since[task_id]
+            since[task_id] = now  # to the back: asked now, or already being asked (pending)
+            if task_id not in self._reconcile_pending:
+                stale.append(record)
         if not stale:
             return
         out.append(Reconcile(tuple(ReconcileTask(r.task_id, r.agent_id) for r in stale)))
         for record in stale:
-            self._staging_asked[record.task_id] = now
             self._reconcile_pending[record.task_id] = record.agent_id
         if self._reconcile_next is None:  # retried like any explicit reconciliation until answered
             self._reconcile_attempt = 1
@@ -747,6 +760,7 @@ class SchedulerState:
                             ports)
         app.tasks[task_id] = record
         self._owner[task_id] = spec.id
+        self._staging_since[task_id] = now
         out.append(PersistTask(record))
         return TaskLaunch.of(spec, app.version, task_id, slot, agent_id, hostname, role, resources, ports)
 

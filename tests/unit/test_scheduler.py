@@ -630,6 +630,41 @@ def test_task_still_staging_at_the_master_is_asked_again_only_after_another_wait
     assert sim.live()[0].task_id == slow.task_id  # still the same task: nothing was replaced
 
 
+def test_staging_checks_follow_launch_order_and_survive_a_restart() -> None:
+    # The tick reads only the STAGING tasks old enough to check, oldest first: tasks launched at 1
+    # and 30 are asked about at 61 and 90 respectively, one that is RUNNING never; after a restart
+    # a task still STAGING in the store is checked 60 s after its last stored change.
+    sim = Sim(SchedulerConfig(staging_reconcile_seconds=60))
+    sim.subscribe()
+    sim.submit(instances=3)
+    sim.at(1.0)
+    early, running = launches(sim.offers(sim.offer("a1", cpus=2)))
+    sim.run_all([running])
+    sim.submit(instances=4)
+    sim.at(30.0)
+    (late,) = launches(sim.offers(sim.offer("a2", cpus=1)))
+    (first,) = only(sim.tick(61.0), Reconcile)
+    assert first.tasks == (ReconcileTask(early.task_id, early.agent_id),)
+    sim.at(62.0)
+    sim.update(early.task_id, TaskState.STAGING, ack=False, reason="REASON_RECONCILIATION")
+    assert not only(sim.tick(89.0), Reconcile)
+    (second,) = only(sim.tick(90.0), Reconcile)
+    assert second.tasks == (ReconcileTask(late.task_id, late.agent_id),)
+    sim.at(91.0)
+    sim.update(late.task_id, TaskState.STAGING, ack=False, reason="REASON_RECONCILIATION")
+    (third,) = only(sim.tick(121.0), Reconcile)  # the early one again: asked at 61
+    assert third.tasks == (ReconcileTask(early.task_id, early.agent_id),)
+    sim.restart()
+    sim.at(130.0)
+    sim.subscribe()
+    sim.update(early.task_id, TaskState.STAGING, ack=False, reason="REASON_RECONCILIATION")
+    sim.update(late.task_id, TaskState.STAGING, ack=False, reason="REASON_RECONCILIATION")
+    sim.update(running.task_id, TaskState.RUNNING, ack=False, reason="REASON_RECONCILIATION")
+    # Stored at launch (1 and 30): both are due at the first tick, the RUNNING one is not.
+    asked = [t for e in (sim.tick(131.0),) for r in only(e, Reconcile) for t in r.tasks]
+    assert sorted(t.task_id for t in asked) == sorted([early.task_id, late.task_id])
+
+
 def test_a_resent_update_is_acknowledged_again_without_storing_it_twice() -> None:
     # Agents resend an update until it is acknowledged; under load copies arrive while the first
     # ACK is in flight. The copy carries the stored record's uuid, so it changes nothing.
