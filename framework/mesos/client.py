@@ -488,7 +488,13 @@ class MesosClient:
         if not self._subscribed or framework_id is None:
             future.set_exception(TransientMesosError(f"cannot send {type(effect).__name__}: not subscribed"))
             return future
-        calls = codec.calls_for(effect, framework_id, self._framework.roles)
+        try:
+            calls = codec.calls_for(effect, framework_id, self._framework.roles)
+        except Exception as exc:
+            # A value the codec cannot encode: raised where `send` would raise it, not into the
+            # caller's loop turn.
+            future.set_exception(exc)
+            return future
         if len(calls) == 1:
             _Call(self, calls[0], future).attempt()
         else:

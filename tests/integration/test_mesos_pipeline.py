@@ -452,3 +452,12 @@ async def until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(WAIT):
         while not predicate():
             await asyncio.sleep(0.005)
+
+
+async def test_an_effect_the_codec_cannot_encode_fails_its_future_not_the_caller(master: RawMaster) -> None:
+    async with subscribed(master.url) as client:
+        future = client.submit(Kill("t-1", "a-1", grace_seconds=float("inf")))  # no nanosecond count
+        with pytest.raises(OverflowError):
+            await future
+        await asyncio.wait_for(client.send(Kill("t-1", "a-1", grace_seconds=1.0)), WAIT)
+    assert [r.call.kill.kill_policy.grace_period.nanoseconds for r in master.received] == [1_000_000_000]
