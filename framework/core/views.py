@@ -9,6 +9,7 @@ Must not: mutate anything, read a clock (`now` is passed in), or know about HTTP
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import assert_never
@@ -165,11 +166,16 @@ def build_app_status(
     delay: LaunchDelay | None,
     now: float,
 ) -> AppStatus:
-    """Count an app's live tasks (those in slots) by what they are doing."""
+    """Count an app's live tasks (those in slots) by what they are doing.
+
+    One pass over the records into counters (CI jobs poll this while 100,000 tasks launch; the
+    sums it replaced walked the records seven times)."""
     tasks = list(records)
-    running = [r for r in tasks if r.state is TaskState.RUNNING]
+    by_state = Counter(r.state for r in tasks)
+    running = by_state[TaskState.RUNNING]
+    health = Counter(r.healthy for r in tasks if r.state is TaskState.RUNNING) if running else Counter()
     backoff = backoff_status(delay, now)
-    killing = sum(1 for r in tasks if r.task_id in killing_ids)
+    killing = sum(1 for r in tasks if r.task_id in killing_ids) if killing_ids else 0
     return AppStatus(
         app_id=app_id,
         version=version,
@@ -177,12 +183,12 @@ def build_app_status(
         created_at=created_at,
         instances=spec.instances,
         tasks=len(tasks),
-        staged=sum(1 for r in tasks if r.state in (TaskState.STAGING, TaskState.STARTING)),
-        running=len(running),
-        healthy=sum(1 for r in running if r.healthy is True),
-        unhealthy=sum(1 for r in running if r.healthy is False),
-        ready=sum(1 for r in tasks if task_ready(spec, r)),
-        unreachable=sum(1 for r in tasks if r.state is TaskState.UNREACHABLE),
+        staged=by_state[TaskState.STAGING] + by_state[TaskState.STARTING],
+        running=running,
+        healthy=health[True],
+        unhealthy=health[False],
+        ready=health[True] if spec.health_checks else running,  # task_ready, counted
+        unreachable=by_state[TaskState.UNREACHABLE],
         killing=killing,
         waiting=waiting,
         deploying=deploying,
