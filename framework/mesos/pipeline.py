@@ -126,7 +126,7 @@ class ResponseParser:
     else until EOF (and then the connection cannot be reused); 204 and 304 have no body.
     """
 
-    __slots__ = ("_body", "_buf", "_head", "_remaining", "_seen", "_state")
+    __slots__ = ("_body", "_buf", "_head", "_last", "_last_framing", "_remaining", "_seen", "_state")
 
     def __init__(self) -> None:
         self._buf = b""  # bytes not consumed yet (a partial head or size line)
@@ -135,6 +135,10 @@ class ResponseParser:
         self._body: list[bytes] = []
         self._remaining = 0  # body or chunk bytes still to come
         self._seen = 0  # body bytes so far (bounded by MAX_BODY)
+        # The previous head and what it meant: a master answers call after call with the same
+        # "202 Accepted" head (until its Date changes), so most heads need no parsing at all.
+        self._last = b""
+        self._last_framing: tuple[tuple[int, str, bytes, bool], int, int] = ((0, "", b"", True), _HEAD, 0)
 
     def feed(self, data: bytes) -> list[Response]:
         buf = self._buf + data if self._buf else data
@@ -198,6 +202,10 @@ class ResponseParser:
         raise HTTPResponseError("connection closed inside a response")
 
     def _start(self, head: bytes) -> None:
+        if head == self._last:
+            self._head, self._state, self._remaining = self._last_framing
+            self._body, self._seen = [], 0
+            return
         end = head.find(_CRLF)
         status_line, fields = (head, b"") if end < 0 else (head[:end], head[end + 2 :])
         version, _, rest = status_line.partition(b" ")
@@ -237,6 +245,7 @@ class ResponseParser:
         else:
             self._state, keep_alive = _UNTIL_EOF, False
         self._head = (status, reason.decode("latin-1"), fields, keep_alive)
+        self._last, self._last_framing = head, (self._head, self._state, self._remaining)
 
     def _chunk_size(self, line: bytes) -> None:
         digits = line.split(b";", 1)[0].strip(b" \t")

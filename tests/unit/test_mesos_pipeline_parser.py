@@ -137,3 +137,16 @@ def test_eof_inside_an_answer_raises(partial: bytes) -> None:
     parser.feed(partial)
     with pytest.raises(HTTPResponseError, match="inside a response"):
         parser.feed_eof()
+
+
+def test_a_repeated_head_reuses_its_framing_and_a_changed_one_is_parsed_again() -> None:
+    # Heads identical to the previous one skip parsing: the cache must never blur two different heads.
+    closing = ACCEPTED.replace(b"Content-Length: 0\r\n", b"Content-Length: 0\r\nConnection: close\r\n")
+    with_body = ACCEPTED.replace(b"Content-Length: 0", b"Content-Length: 2") + b"ok"
+    parser = ResponseParser()
+    responses = parser.feed(ACCEPTED * 3 + with_body + ACCEPTED + closing + closing)
+    assert (
+        summary(responses)
+        == [(202, b"", True)] * 3 + [(202, b"ok", True), (202, b"", True)] + [(202, b"", False)] * 2
+    )
+    assert responses[3].headers["content-length"] == "2"
