@@ -506,7 +506,9 @@ class Pipeline:
                 _deliver, self.loop, on_done, NotSentError(f"the pipeline to {self.base} is closed")
             )
             return
-        connection = self._room()
+        # Requests already waiting mean every connection is full (each answer or loss refills
+        # from the queue first): join the line without looking for room.
+        connection = None if self._urgent or self._later else self._room()
         if connection is None:
             (self._urgent if urgent else self._later).append((request, on_done))
         else:
