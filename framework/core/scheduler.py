@@ -16,6 +16,10 @@ Policies (docs/app-spec.md describes them for users):
   its launches; offers left over are declined. Refuse filter: `refuse_seconds_busy` (short) while
   launchable work is still unplaced after this round, else `refuse_seconds_idle` (long); when only
   backed-off work waits, until the earliest backoff ends (clamped to [busy, idle]).
+- One `handle` call launches at most `max_launches_per_decision` tasks, shared fairly between the
+  waiting apps (budget.py): storing and sending 100,000 launches takes seconds, and every offer must
+  be answered inside its allocation interval. When the cap cut a round short, the offers it leaves
+  unused are declined with no filter, so they come back at the next allocation.
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
   becomes launchable, at most once per `revive_min_interval_seconds` (a later one waits for a Tick).
 - Unreachable policy (PARTITION_AWARE): an UNREACHABLE task keeps its slot for
@@ -40,6 +44,7 @@ from dataclasses import dataclass, replace
 from typing import assert_never
 
 from framework.core.backoff import LaunchDelay, counts_as_crash, next_delay
+from framework.core.budget import share
 from framework.core.effects import (
     Accept,
     Acknowledge,
@@ -122,6 +127,7 @@ class SchedulerConfig:
     backoff_reset_seconds: float = 60.0  # ready this long after the last crash resets the backoff
     kill_retry_seconds: float = 30.0  # re-send a KILL this long after the grace period if no answer
     staging_reconcile_seconds: float = 60.0  # ask the master about a task still STAGING this long
+    max_launches_per_decision: int = 10_000  # tasks launched by one handle() call (module docstring)
     policy: Policy | None = None  # overrides every app's placement policy when set
 
 
@@ -203,6 +209,7 @@ class SchedulerState:
         # tick reads only the entries old enough to check). Entries of tasks that left STAGING are
         # dropped when a tick reaches them: a task never returns to STAGING.
         self._staging_since: dict[str, float] = {}
+        self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
 
     @classmethod
     def restore(
@@ -256,6 +263,7 @@ class SchedulerState:
         """Apply events in order and return the effects to perform, in order."""
         out: list[Effect] = []
         now = 0.0
+        self._launch_budget = self.config.max_launches_per_decision
         for event in events:
             now = event.now
             match event:
@@ -681,12 +689,20 @@ class SchedulerState:
             out.append(Decline(tuple(o.offer_id for o in ev.offers), self._idle_refuse(ev.now)))
             return
         apps = [(app_id, self._apps[app_id]) for app_id in launchable]
-        demands = [self._demand(app) for _, app in apps]
+        wanted = [len(app.pending) for _, app in apps]
+        allotted = share(self._launch_budget, wanted)
+        demands = [self._demand(app, n) for (_, app), n in zip(apps, allotted, strict=True) if n > 0]
         placement = place(demands, ev.offers, self._running(apps), policy=self.config.policy)
-        # Short filter while work is left unplaced (capacity or constraint counts may change with
-        # the next round); long otherwise, so idle offers stay away.
-        refuse = self.config.refuse_seconds_busy if placement.unplaced else self._idle_refuse(ev.now)
+        if allotted != wanted:
+            refuse = 0.0  # the cap, not the offers, left work waiting: offer them again next round
+        elif placement.unplaced:
+            # Short filter while work is left unplaced (capacity or constraint counts may change
+            # with the next round); long otherwise, so idle offers stay away.
+            refuse = self.config.refuse_seconds_busy
+        else:
+            refuse = self._idle_refuse(ev.now)
         accepts = self._launch_all(placement, refuse, ev.now, out)
+        self._launch_budget -= sum(len(accept.launches) for accept in accepts)
         out.extend(accepts)
         answered = {offer_id for accept in accepts for offer_id in accept.offer_ids}
         unused = tuple(o.offer_id for o in ev.offers if o.offer_id not in answered)
@@ -702,14 +718,14 @@ class SchedulerState:
             return self.config.refuse_seconds_idle
         return min(max(min(waits), self.config.refuse_seconds_busy), self.config.refuse_seconds_idle)
 
-    def _demand(self, app: _App) -> Demand:
+    def _demand(self, app: _App, count: int) -> Demand:
         spec = app.spec
         return Demand(
             app_id=spec.id,
             version=app.version,
             resources=Resources.of(cpus=spec.cpus, mem=spec.mem, disk=spec.disk),
             port_names=spec.ports,
-            count=len(app.pending),
+            count=count,
             constraints=tuple(
                 Constraint(c.field, ConstraintOperator(c.operator.value), c.value) for c in spec.constraints
             ),

@@ -214,6 +214,50 @@ def test_launch_carries_what_the_codec_needs() -> None:
     assert launch.kill_grace_seconds == 7.0 and launch.role == "*" and launch.hostname == "a1.example"
 
 
+def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
+    # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto the fewest
+    # agents) and declines the other offers with no filter, so they return at the next allocation;
+    # the ACCEPTs' leftovers get no filter either. The next rounds launch 4, then the last 2.
+    sim = Sim(SchedulerConfig(max_launches_per_decision=4))
+    sim.subscribe()
+    sim.submit(instances=10)
+    sim.at(1.0)
+    first = sim.offers(*(sim.offer(f"a{i}") for i in range(5)))
+    assert len(launches(first)) == 4
+    assert {a.refuse_seconds for a in only(first, Accept)} == {0.0}
+    (declined,) = only(first, Decline)
+    assert declined.refuse_seconds == 0.0 and len(declined.offer_ids) == 4  # one agent of 4 cpus was used
+    status = sim.state.app_status(APP, sim.now)
+    assert status is not None and status.waiting == 6
+    sim.at(2.0)
+    assert len(launches(sim.offers(*(sim.offer(f"b{i}") for i in range(5))))) == 4
+    sim.at(3.0)
+    last = sim.offers(*(sim.offer(f"c{i}") for i in range(5)))
+    assert len(launches(last)) == 2
+    assert {d.refuse_seconds for d in only(last, Decline)} == {120.0}  # nothing left: the long filter
+
+
+def test_the_launch_budget_is_shared_by_the_apps_and_by_every_offer_event_of_one_decision() -> None:
+    sim = Sim(SchedulerConfig(max_launches_per_decision=6))
+    sim.subscribe()
+    sim.submit(instances=10)
+    sim.handle(AppSubmitted(sim.now, validate_app(
+        {"id": "/shop/api", "cmd": "serve", "cpus": 1, "mem": 128, "instances": 2})))
+    sim.at(1.0)
+    # Two offer events handled in one decision: 6 launches in all, the small app gets both of its
+    # instances (max-min fair share), the big one the other 4.
+    effects = sim.handle(
+        OffersReceived(1.0, (sim.offer("a1"), sim.offer("a2"))),
+        OffersReceived(1.0, (sim.offer("a3"), sim.offer("a4"))),
+    )
+    launched = launches(effects)
+    assert len(launched) == 6
+    assert sorted(t.app_id for t in launched).count("/shop/api") == 2
+    # The second event found the budget spent: all its offers declined, with no filter.
+    second = [d for d in only(effects, Decline) if set(d.offer_ids) & {"offer-3", "offer-4"}]
+    assert second and all(d.refuse_seconds == 0.0 for d in second)
+
+
 def test_persist_task_and_counter_before_accept() -> None:
     sim = Sim()
     sim.subscribe()
