@@ -73,6 +73,8 @@ class RawMaster:
     received: list[Received] = field(default_factory=list)
     stream_ids: list[str] = field(default_factory=list)
     connections: int = 0
+    ended: set[int] = field(default_factory=set)  # call connections the client closed
+    redirect_subscribe_to: str = ""  # host:port: answer SUBSCRIBE with a 307 there
     url: str = ""
     _server: asyncio.Server | None = None
     _streams: list[asyncio.StreamWriter] = field(default_factory=list)
@@ -114,11 +116,16 @@ class RawMaster:
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError):
+                    self.ended.add(number)
                     return
                 lines = head.decode("latin-1").split("\r\n")
                 headers = dict(line.split(": ", 1) for line in lines[1:] if line)
                 call = scheduler.Call()
                 call.ParseFromString(await reader.readexactly(int(headers["Content-Length"])))
+                if call.type == scheduler.Call.SUBSCRIBE and self.redirect_subscribe_to:
+                    location = f"Location: //{self.redirect_subscribe_to}/api/v1/scheduler\r\n"
+                    writer.write(answer(307, close=True, headers=location))
+                    return
                 if call.type == scheduler.Call.SUBSCRIBE:
                     await self._stream(call, writer)
                     return
@@ -461,3 +468,26 @@ async def test_an_effect_the_codec_cannot_encode_fails_its_future_not_the_caller
             await future
         await asyncio.wait_for(client.send(Kill("t-1", "a-1", grace_seconds=1.0)), WAIT)
     assert [r.call.kill.kill_policy.grace_period.nanoseconds for r in master.received] == [1_000_000_000]
+
+
+async def test_a_subscription_moved_to_another_master_takes_the_calls_and_closes_the_old_connections(
+    master: RawMaster,
+) -> None:
+    leader = RawMaster()
+    await leader.start()
+    try:
+        async with subscribed(master.url) as client:
+            await asyncio.wait_for(client.send(Revive()), WAIT)
+            (old_connection,) = {r.connection for r in master.received}
+            # The old master lost leadership: its stream ends, and it now redirects SUBSCRIBE.
+            master.redirect_subscribe_to = leader.url.removeprefix("http://")
+            master.end_streams()
+            await until(lambda: client.subscribed and client.master_url == leader.url)
+            await until(lambda: old_connection in master.ended)  # idle, so closed at once
+            await asyncio.wait_for(client.send(Kill("t-1", "a-1")), WAIT)
+        assert [r.call.type for r in master.received] == [scheduler.Call.REVIVE]
+        (kill,) = leader.received
+        assert kill.call.type == scheduler.Call.KILL
+        assert kill.headers["Mesos-Stream-Id"] == leader.stream_ids[0]
+    finally:
+        await leader.close()
