@@ -410,7 +410,7 @@ async def test_cancelled_send_leaves_the_others_their_own_answers(master: RawMas
 
 async def test_unanswered_calls_time_out_and_idempotent_ones_go_again(master: RawMaster) -> None:
     master.batch = 1_000  # the first call connection never answers: it looks dead
-    async with subscribed(master.url, call_timeout=0.1) as client:
+    async with subscribed(master.url, call_timeout=0.5) as client:
         results = await outcomes([client.submit(ACCEPT), client.submit(ack(1))])
     assert isinstance(results[0], TransientMesosError)
     assert "may have reached the master" in str(results[0]) and "no answer" in str(results[0])
