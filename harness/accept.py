@@ -19,7 +19,7 @@ from functools import partial
 
 from harness import codec
 from harness.master import AgentState, Framework, Master
-from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskState
+from harness.model import ExecutorKind, ExecutorSpec, FrameworkSpec, Source, Status, TaskState
 from harness.resources import EMPTY, Resources
 from harness.validation import (
     LaunchContext,
@@ -148,10 +148,11 @@ def accept(master: Master, fw: Framework, call: scheduler_pb2.Call.Accept) -> No
         ),
         executor_identity=lambda eid: _identity(state, fw.framework_id, eid),
     )
+    spec = fw.spec()  # what the agent keeps of the framework: built once for every launch here
     for original in call.operations:
         op = Operation()
         op.CopyFrom(original)  # normalised below, as the master does, without touching the call
-        remaining = _apply(master, fw, state, ctx, op, remaining, now)
+        remaining = _apply(master, fw, spec, state, ctx, op, remaining, now)
     if not remaining.is_empty():
         seconds = refuse_seconds(call.filters, call.HasField("filters"))
         master.allocator.recover(fw.framework_id, role, agent_id, remaining, seconds, install_filter=True)
@@ -165,6 +166,7 @@ def _identity(state: AgentState, framework_id: str, executor_id: str) -> bytes |
 def _apply(
     master: Master,
     fw: Framework,
+    spec: FrameworkSpec,
     state: AgentState,
     ctx: LaunchContext,
     op: mesos_pb2.Offer.Operation,
@@ -205,7 +207,7 @@ def _apply(
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue
             remaining = remaining - consumed
-            _launch(master, fw, state, ctx.role, task, own)
+            _launch(master, fw, spec, state, ctx.role, task, own)
         return remaining
     group = op.launch_group
     tasks = list(group.task_group.tasks)
@@ -216,7 +218,7 @@ def _apply(
                 fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_GROUP_INVALID", error, now)
             )
         return remaining
-    _launch_group(master, fw, state, ctx.role, group.executor, tasks)
+    _launch_group(master, fw, spec, state, ctx.role, group.executor, tasks)
     return remaining - consumed
 
 
@@ -244,6 +246,7 @@ def _normalise(op: mesos_pb2.Offer.Operation, framework_id: str, role: str) -> N
 def _launch(
     master: Master,
     fw: Framework,
+    framework: FrameworkSpec,
     state: AgentState,
     role: str,
     task: mesos_pb2.TaskInfo,
@@ -272,12 +275,13 @@ def _launch(
         executor = existing
     spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind, resources=resources)
     master.add_task(fw, state, spec)
-    master.to_agent(state.agent.agent_id, partial(state.agent.run, fw.spec(), executor, [spec]))
+    master.to_agent(state.agent.agent_id, partial(state.agent.run, framework, executor, [spec]))
 
 
 def _launch_group(
     master: Master,
     fw: Framework,
+    framework: FrameworkSpec,
     state: AgentState,
     role: str,
     info: mesos_pb2.ExecutorInfo,
@@ -300,4 +304,4 @@ def _launch_group(
     specs = [codec.task_spec(t, fid, eid, role, ExecutorKind.DEFAULT, group) for t in tasks]
     for spec in specs:
         master.add_task(fw, state, spec)
-    master.to_agent(state.agent.agent_id, partial(state.agent.run, fw.spec(), executor, specs))
+    master.to_agent(state.agent.agent_id, partial(state.agent.run, framework, executor, specs))

@@ -21,7 +21,7 @@ Must not: validate scheduler input (the master does), or know about HTTP or prot
 
 from __future__ import annotations
 
-import os
+import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,10 +48,15 @@ COMPLETED_TASKS_KEPT = 1000
 
 def random_uuid() -> bytes:
     """16 random bytes shaped as a version-4 UUID, like the agent's id::UUID::random()."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return bytes(raw)
+    # A generator seeded from os.urandom, not a syscall per update: these ids only need to be unique.
+    return ((_RANDOM.getrandbits(128) & _UUID_KEEP) | _UUID_V4).to_bytes(16, "big")
+
+
+_RANDOM = random.Random()  # private: drawing from the global generator would disturb a host's seeded one
+
+
+_UUID_KEEP = ~((0xF0 << 72) | (0xC0 << 56)) & ((1 << 128) - 1)  # clear the version and variant bits
+_UUID_V4 = (0x40 << 72) | (0x80 << 56)  # version 4, variant RFC 4122
 
 
 class MasterLink(Protocol):

@@ -31,6 +31,7 @@ Must not: know about Mesos. Routing is a dict of path -> Route given by the call
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from urllib.parse import unquote
 MAX_HEAD = 64 * 1024  # request line and header fields together
 MAX_BODY = 64 * 1024 * 1024
 TEXT = "text/plain; charset=utf-8"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a field name (RFC 9110 5.6.2)
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 @dataclass(slots=True)
@@ -186,6 +189,7 @@ class HttpConnection(asyncio.Protocol):
         self._max_body = max_body
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._pos = 0  # where the unparsed part of the buffer starts (compacted after each read)
         self._pending: _Pending | None = None
         self._stream: _StreamChannel | None = None
         self._closing = False
@@ -247,12 +251,17 @@ class HttpConnection(asyncio.Protocol):
                 if out:
                     transport.write(b"".join(out))
                     out = []
+                del self._buffer[: self._pos]
+                self._pos = 0
                 self._open_stream(request, answer, keep_alive)
                 return
             if answer.status == 202 and not answer.body and not answer.headers:
                 out.append(_empty_202(keep_alive))
             else:
                 out.append(render(answer, keep_alive, request.method == "HEAD"))
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
         if out:
             transport.write(b"".join(out))
         if self._closing:
@@ -275,12 +284,15 @@ class HttpConnection(asyncio.Protocol):
             if pending is None:
                 return None
             self._pending = pending
-        if pending.length >= 0:
-            if len(self._buffer) < pending.length:
+        length = pending.length
+        if length >= 0:
+            pos = self._pos
+            if len(self._buffer) - pos < length:
                 self._maybe_continue(pending, out)
                 return None
-            pending.request.body = bytes(self._buffer[: pending.length])
-            del self._buffer[: pending.length]
+            if length:
+                pending.request.body = bytes(self._buffer[pos : pos + length])
+                self._pos = pos + length
         elif not self._read_chunked(pending):
             self._maybe_continue(pending, out)
             return None
@@ -293,29 +305,29 @@ class HttpConnection(asyncio.Protocol):
             out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _parse_head(self) -> _Pending | None:
-        buffer = self._buffer
+        buffer, pos = self._buffer, self._pos
         # Tolerate empty lines before a request line (RFC 9112 2.2).
-        while buffer[:2] == b"\r\n":
-            del buffer[:2]
-        end = buffer.find(b"\r\n\r\n")
+        while buffer[pos : pos + 2] == b"\r\n":
+            pos += 2
+        self._pos = pos
+        end = buffer.find(b"\r\n\r\n", pos)
         if end < 0:
-            if len(buffer) > MAX_HEAD:
+            if len(buffer) - pos > MAX_HEAD:
                 raise BadRequest(431, "Request header fields too large")
             return None
-        if end > MAX_HEAD:
+        if end - pos > MAX_HEAD:
             raise BadRequest(431, "Request header fields too large")
-        head = buffer[:end].decode("latin-1")
-        del buffer[: end + 4]
-        lines = head.split("\r\n")
+        lines = buffer[pos:end].decode("latin-1").split("\r\n")
+        self._pos = end + 4
         request = _request_line(lines[0])
         headers = request.headers
         lengths: list[str] = []
         for line in lines[1:]:
             name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip() or " " in name:
+            if not sep or not _TOKEN.fullmatch(name):
                 raise BadRequest(400, f"Invalid header field: {line[:80]!r}")
             key = name.lower()
-            value = value.strip()
+            value = value.strip(" \t")
             if key == "content-length":
                 lengths.append(value)
             if key not in headers:
@@ -333,9 +345,12 @@ class HttpConnection(asyncio.Protocol):
             return -1
         if not lengths:
             return 0
-        values = {v.strip() for v in ",".join(lengths).split(",")}
-        if len(values) != 1 or not (value := values.pop()).isdigit():
-            raise BadRequest(400, f"Invalid Content-Length: {', '.join(lengths)!r}")
+        if len(lengths) == 1 and lengths[0].isdigit():
+            value = lengths[0]
+        else:
+            values = {v.strip() for v in ",".join(lengths).split(",")}
+            if len(values) != 1 or not (value := values.pop()).isdigit():
+                raise BadRequest(400, f"Invalid Content-Length: {', '.join(lengths)!r}")
         length = int(value)
         if length > self._max_body:
             raise BadRequest(
@@ -347,18 +362,16 @@ class HttpConnection(asyncio.Protocol):
         """Consume chunks from the buffer; True once the last chunk and trailers are in."""
         buffer = self._buffer
         while True:
-            eol = buffer.find(b"\r\n")
+            pos = self._pos
+            eol = buffer.find(b"\r\n", pos)
             if eol < 0:
-                if len(buffer) > MAX_HEAD:
+                if len(buffer) - pos > MAX_HEAD:
                     raise BadRequest(400, "Chunk size line too long")
                 return False
-            size_text = bytes(buffer[:eol]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise BadRequest(400, f"Invalid chunk size: {size_text[:20]!r}") from None
-            if size < 0 or size_text.startswith((b"+", b"-", b"0x", b"0X")):
+            size_text = bytes(buffer[pos:eol]).split(b";", 1)[0].strip()
+            if not _HEX.fullmatch(size_text):
                 raise BadRequest(400, f"Invalid chunk size: {size_text[:20]!r}")
+            size = int(size_text, 16)
             if size == 0:
                 if len(buffer) < eol + 4:
                     return False
@@ -367,11 +380,11 @@ class HttpConnection(asyncio.Protocol):
                 else:  # trailer fields, ignored: up to the empty line
                     found = buffer.find(b"\r\n\r\n", eol + 2)
                     if found < 0:
-                        if len(buffer) > MAX_HEAD:
+                        if len(buffer) - pos > MAX_HEAD:
                             raise BadRequest(400, "Trailer fields too large")
                         return False
                     end = found + 4
-                del buffer[:end]
+                self._pos = end
                 pending.request.body = b"".join(pending.chunks)
                 return True
             start = eol + 2
@@ -383,7 +396,7 @@ class HttpConnection(asyncio.Protocol):
             pending.received += size
             if pending.received > self._max_body:
                 raise BadRequest(413, f"Maximum request body size {self._max_body} exceeded")
-            del buffer[: start + size + 2]
+            self._pos = start + size + 2
 
     # -- streaming responses ------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ agent), which stamps uuids and handles delivery.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -81,6 +82,7 @@ _TIMED = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # one label value per app, parsed once (errors are not cached)
 def parse_behaviour(text: str) -> Behaviour:
     """Parse the label value, e.g. "finish:30" or "unhealthy:5,slow-stop:2"."""
     values: dict[str, float | bool] = {}

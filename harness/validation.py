@@ -11,6 +11,7 @@ ERROR event, or TASK_ERROR updates. Nothing here has side effects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ MIN_MEM = 32_000  # 32 MB, thousandths
 NAME_MAX = 255
 # Whitespace and backspace: characters a role component may not contain.
 _ROLE_BAD_CHARS = frozenset("\t\n\v\f\r \b")
+_BAD_ID_CHAR = re.compile(r"[/\\\x00-\x1f\x7f]")  # what validateID refuses: slashes, control characters
 
 # Calls other than SUBSCRIBE that must carry their sub-message (and its name in the error).
 _SUBMESSAGE = {
@@ -54,7 +56,7 @@ def validate_id(value: str) -> str | None:
         return f"ID must not be greater than {NAME_MAX} characters"
     if value in (".", ".."):
         return f"'{value}' is disallowed"
-    if any(c in "/\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _BAD_ID_CHAR.search(value):
         return f"'{value}' contains invalid characters"
     return None
 
