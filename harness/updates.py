@@ -32,15 +32,24 @@ SendFn = Callable[[str, Status, TaskState], None]
 DEFAULT_RETRY = (10.0, 600.0)
 
 
+# A resend due within this much of now is due (timers may fire a hair early on float arithmetic).
+_EPSILON = 1e-6
+
+
 @dataclass(slots=True)
 class _Stream:
     framework_id: str
     pending: list[Status] = field(default_factory=list)
-    timer: Timer | None = None
+    due: float | None = None  # when the update in flight is sent again; None while paused
     backoff: float = 0.0
 
 
 class StatusUpdateManager:
+    """Per-agent manager. Resends are driven by one timer per manager set for the earliest due
+    stream, not a timer per update: an ack then only forgets a deadline (cancelling and
+    re-creating 200,000 loop timers was a visible cost of a 100,000-task launch). When the timer
+    fires it resends what is due and re-arms itself for the next deadline, if any."""
+
     def __init__(
         self,
         clock: Clock,
@@ -55,6 +64,8 @@ class StatusUpdateManager:
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._paused = False
         self._unacknowledged = 0  # updates in all streams, kept as they change
+        self._timer: Timer | None = None
+        self._timer_due = 0.0
 
     def update(self, framework_id: str, status: Status) -> None:
         """Queue an update (it must carry a uuid); forward it now if nothing is in flight."""
@@ -66,7 +77,7 @@ class StatusUpdateManager:
         stream.pending.append(status)
         self._unacknowledged += 1
         if len(stream.pending) == 1:
-            self._forward(key, stream, self._retry_min)
+            self._forward(stream, self._retry_min)
 
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> bool:
         """Apply an ack; False (and no effect) unless it names the update in flight."""
@@ -76,15 +87,13 @@ class StatusUpdateManager:
             return False
         done = stream.pending.pop(0)
         self._unacknowledged -= 1
-        if stream.timer is not None:
-            stream.timer.cancel()
-            stream.timer = None
+        stream.due = None
         if done.state in TERMINAL:
             # Nothing follows a terminal update; the task's stream, and the task, are finished.
             del self._streams[key]
             self._on_terminal_acknowledged(framework_id, task_id)
         elif stream.pending:
-            self._forward(key, stream, self._retry_min)
+            self._forward(stream, self._retry_min)
         else:
             del self._streams[key]
         return True
@@ -92,32 +101,27 @@ class StatusUpdateManager:
     def pause(self) -> None:
         """The agent lost its master: hold everything (retries included) until `resume`."""
         self._paused = True
+        self._disarm()
         for stream in self._streams.values():
-            if stream.timer is not None:
-                stream.timer.cancel()
-                stream.timer = None
+            stream.due = None
 
     def resume(self) -> None:
         """The agent (re-)registered: send every in-flight update again, with a fresh backoff."""
         self._paused = False
-        for key, stream in list(self._streams.items()):
-            self._forward(key, stream, self._retry_min)
+        for stream in list(self._streams.values()):
+            self._forward(stream, self._retry_min)
 
     def remove_framework(self, framework_id: str) -> None:
         """The framework is gone: its updates can never be acknowledged, so drop them."""
         for key in [k for k, s in self._streams.items() if s.framework_id == framework_id]:
-            stream = self._streams.pop(key)
-            self._unacknowledged -= len(stream.pending)
-            if stream.timer is not None:
-                stream.timer.cancel()
+            self._unacknowledged -= len(self._streams.pop(key).pending)
+        if not self._streams:
+            self._disarm()
 
     def remove_task(self, framework_id: str, task_id: str) -> None:
         stream = self._streams.pop((framework_id, task_id), None)
-        if stream is None:
-            return
-        self._unacknowledged -= len(stream.pending)
-        if stream.timer is not None:
-            stream.timer.cancel()
+        if stream is not None:
+            self._unacknowledged -= len(stream.pending)
 
     def pending(self, framework_id: str, task_id: str) -> list[Status]:
         """Updates not yet acknowledged for a task, the one in flight first."""
@@ -127,19 +131,43 @@ class StatusUpdateManager:
     def unacknowledged(self) -> int:
         return self._unacknowledged
 
-    def _forward(self, key: tuple[str, str], stream: _Stream, backoff: float) -> None:
-        if stream.timer is not None:
-            stream.timer.cancel()
-            stream.timer = None
+    def _forward(self, stream: _Stream, backoff: float) -> None:
         if self._paused:
+            stream.due = None
             return
         stream.backoff = backoff
+        due = self._clock.monotonic() + backoff
+        stream.due = due
         self._send(stream.framework_id, stream.pending[0], stream.pending[-1].state)
-        stream.timer = self._clock.call_later(backoff, lambda: self._retry(key))
+        self._arm(due)
 
-    def _retry(self, key: tuple[str, str]) -> None:
-        stream = self._streams.get(key)
-        if stream is None or not stream.pending:
+    def _arm(self, due: float) -> None:
+        """Make sure the timer fires by `due`."""
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = self._clock.call_later(due - self._clock.monotonic(), self._resend_due)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _resend_due(self) -> None:
+        self._timer = None
+        if self._paused:
             return
-        stream.timer = None
-        self._forward(key, stream, min(stream.backoff * 2, self._retry_max))
+        now = self._clock.monotonic()
+        earliest: float | None = None
+        for stream in list(self._streams.values()):
+            due = stream.due
+            if due is None:
+                continue
+            if due - now <= _EPSILON:
+                self._forward(stream, min(stream.backoff * 2, self._retry_max))
+            elif earliest is None or due < earliest:
+                earliest = due
+        if earliest is not None:
+            self._arm(earliest)

@@ -174,6 +174,32 @@ def test_one_in_flight_and_exponential_backoff_capped() -> None:
     assert done == ["t"] and manager.unacknowledged() == 0
 
 
+def test_each_stream_is_resent_on_its_own_schedule() -> None:
+    """One timer per manager drives every stream's resends, each at its own deadline."""
+    clock = ManualClock()
+    sent: list[tuple[int, str]] = []
+    manager = StatusUpdateManager(
+        clock,
+        lambda f, s, latest: sent.append((round(clock.monotonic() - 1000), s.task_id)),
+        lambda f, t: None,
+        (10.0, 600.0),
+    )
+    manager.update("f", status("a", TaskState.TASK_STARTING, 1))
+    clock.advance(3)
+    manager.update("f", status("b", TaskState.TASK_STARTING, 2))
+    manager.update("f", status("c", TaskState.TASK_STARTING, 3))
+    clock.advance(4)
+    assert manager.acknowledge("f", "c", (3).to_bytes(16, "big"))  # c never comes back
+    clock.advance(40)
+    # a: 0, 10, 30; b: 3, 13, 33; c: 3 only.
+    assert sent == [(0, "a"), (3, "b"), (3, "c"), (10, "a"), (13, "b"), (30, "a"), (33, "b")]
+    assert manager.acknowledge("f", "a", (1).to_bytes(16, "big"))
+    manager.update("f", status("d", TaskState.TASK_STARTING, 4))  # at 47
+    clock.advance(100)
+    assert sent[7:] == [(47, "d"), (57, "d"), (73, "b"), (77, "d"), (117, "d")]
+    assert manager.unacknowledged() == 2
+
+
 def test_paused_manager_holds_and_resends_on_resume() -> None:
     clock = ManualClock()
     sent: list[str] = []
