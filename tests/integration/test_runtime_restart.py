@@ -13,6 +13,7 @@ violation seen by the harness.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -43,12 +44,17 @@ async def deploy(api_url: str, body: dict[str, object]) -> None:
         assert resp.status in (200, 201), await resp.text()
 
 
-async def framework_id_of(api_url: str) -> str:
-    async with aiohttp.ClientSession() as session, session.get(f"{api_url}/v1/info") as resp:
-        assert resp.status == 200
-        info = await resp.json()
-        assert info["subscribed"], info
-        return str(info["framework_id"])
+async def framework_id_of(api_url: str, timeout: float = 20.0) -> str:
+    # The cluster can converge before this Gantry subscribes (the launches of the run killed last
+    # were all on the wire already), so wait for the subscription rather than assume it.
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"{api_url}/v1/info") as resp:
+                assert resp.status == 200
+                info = await resp.json()
+            if info["subscribed"]:
+                return str(info["framework_id"])
+            await asyncio.sleep(0.05)
 
 
 @pytest.mark.slow
