@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from harness.resources import Resources
 
@@ -59,9 +60,13 @@ class ExecutorKind(StrEnum):
     DEFAULT = "default"  # LAUNCH_GROUP: the built-in default executor running a pod
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
-    """One TaskStatus. `uuid` is set only on updates that must be acknowledged (agent/executor)."""
+class Status(NamedTuple):
+    """One TaskStatus. `uuid` is set only on updates that must be acknowledged (agent/executor).
+
+    An immutable record like the others, but a NamedTuple: four are built per launched task
+    (executor report, agent stamp; STARTING and RUNNING), and a tuple is built five times faster
+    than a frozen dataclass, whose __init__ goes through object.__setattr__ field by field.
+    """
 
     task_id: str
     state: TaskState
