@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import signal
 import sys
@@ -104,6 +105,9 @@ async def serve(
     scenario converges in seconds. `gantry run` leaves them at their defaults.
     """
     log = log or build_logger(settings.log_format, settings.log_level)
+    scheduler_config = dataclasses.replace(
+        scheduler_config or SchedulerConfig(), max_launches_per_decision=settings.max_launches_per_decision
+    )
     version = gantry_version()
     metrics = build_metrics(version)
     store = await AsyncStore.open(lambda: SqliteStore.open(settings.data_dir))

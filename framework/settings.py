@@ -105,6 +105,7 @@ class Settings:
     log_format: LogFormat = LogFormat.AUTO
     log_level: LogLevel = LogLevel.INFO
     max_body_bytes: int = 1024 * 1024
+    max_launches_per_decision: int = 10_000
 
     @property
     def embedded_cluster(self) -> bool:
@@ -163,6 +164,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_level", "--log-level", "debug, info (default), warning or error", "LEVEL"),
     Option("max_body_bytes", "--max-body-bytes", "largest accepted request body: 1048576, 512KiB, 1MiB",
            "SIZE"),
+    Option("max_launches_per_decision", "--max-launches-per-decision",
+           "most tasks launched from one batch of offers, so every offer is answered in time "
+           "(default 10000)", "N"),
 )
 
 
@@ -213,10 +217,16 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str]) -> Settin
         log_format=pick("log_format", _enum_parser(LogFormat), base.log_format),
         log_level=pick("log_level", _enum_parser(LogLevel), base.log_level),
         max_body_bytes=pick("max_body_bytes", parse_size, base.max_body_bytes),
+        max_launches_per_decision=pick(
+            "max_launches_per_decision", _parse_count, base.max_launches_per_decision
+        ),
     )
     if settings.master is None and settings.local_agents < 1 and not problems:
         problems.append(f"{by_name['local_agents'].label}: the embedded local cluster needs at least 1 agent "
                         "(or give --master)")
+    if settings.max_launches_per_decision < 1 and not problems:
+        problems.append(f"{by_name['max_launches_per_decision'].label}: must be at least 1 (nothing would "
+                        "ever launch)")
     if problems:
         raise SettingsError(tuple(problems))
     return settings

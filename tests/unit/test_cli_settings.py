@@ -45,6 +45,7 @@ def test_defaults() -> None:
     assert settings.local_agent_resources == AgentResources(4, 8192, 16384, (PortRange(31000, 32000),))
     assert settings.log_format is LogFormat.AUTO and settings.log_level is LogLevel.INFO
     assert settings.max_body_bytes == 1024 * 1024
+    assert settings.max_launches_per_decision == 10_000
 
 
 def test_every_flag() -> None:
@@ -55,7 +56,7 @@ def test_every_flag() -> None:
             "--framework-user", "nobody", "--roles", "web,batch", "--principal", "gantry",
             "--failover-timeout", "12h", "--local-agents", "0",
             "--local-agent-resources", "cpus:2;mem:1024", "--log-format", "json", "--log-level", "debug",
-            "--max-body-bytes", "64KiB",
+            "--max-body-bytes", "64KiB", "--max-launches-per-decision", "2500",
         ),
         ENV,
     )
@@ -65,6 +66,7 @@ def test_every_flag() -> None:
         framework_user="nobody", roles=("web", "batch"), principal="gantry", failover_timeout_seconds=43200,
         local_agents=0, local_agent_resources=AgentResources(2, 1024, 0, (PortRange(31000, 32000),)),
         log_format=LogFormat.JSON, log_level=LogLevel.DEBUG, max_body_bytes=65536,
+        max_launches_per_decision=2500,
     )
     assert settings.master_uses_zookeeper and not settings.embedded_cluster
 
@@ -106,6 +108,9 @@ def test_user_defaults_to_the_login_name_from_the_environment() -> None:
         (["--log-format", "xml"], {}, "--log-format / GANTRY_LOG_FORMAT"),
         (["--max-body-bytes", "lots"], {}, "expected a size"),
         (["--data-dir", " "], {}, "expected a directory path"),
+        (["--max-launches-per-decision", "0"], {}, "--max-launches-per-decision / "
+         "GANTRY_MAX_LAUNCHES_PER_DECISION: must be at least 1"),
+        ([], {"GANTRY_MAX_LAUNCHES_PER_DECISION": "many"}, "expected a whole number"),
     ],
 )
 def test_bad_values_name_the_flag_and_the_variable(
