@@ -575,19 +575,45 @@ def resources_from_proto(resources: Iterable[mesos_pb2.Resource], role: str) -> 
     ranges: dict[str, list[tuple[int, int]]] = {}
     sets: dict[str, set[str]] = {}
     for r in resources:
-        name = r.name + _qualifier(r, role)
-        kind = r.type
-        if kind == mesos_pb2.Value.SCALAR:
-            scalars[name] = scalars.get(name, 0) + to_fixed(r.scalar.value)
-        elif kind == mesos_pb2.Value.RANGES:
-            ranges.setdefault(name, []).extend((x.begin, x.end) for x in r.ranges.range)
-        elif kind == mesos_pb2.Value.SET:
-            sets.setdefault(name, set()).update(r.set.item)
+        key = (r.SerializeToString(), role)
+        entry = _READ.get(key)
+        if entry is None:
+            entry = _read_resource(r, role)
+            if len(_READ) >= _MEMO_SIZE:
+                _READ.clear()
+            _READ[key] = entry
+        name, kind, value = entry
+        if kind == _SCALAR:
+            scalars[name] = scalars.get(name, 0) + value  # type: ignore[operator]
+        elif kind == _RANGES:
+            ranges.setdefault(name, []).extend(value)  # type: ignore[arg-type]
+        elif kind == _SET:
+            sets.setdefault(name, set()).update(value)  # type: ignore[arg-type]
     return Resources(
         {k: v for k, v in scalars.items() if v > 0},
         {k: n for k, v in ranges.items() if (n := normalize_ranges(v))},
         {k: frozenset(v) for k, v in sets.items() if v},
     )
+
+
+# Every task of an app asks for the same few Resource messages, so what is read out of one (a pure
+# function of its bytes and the role) is remembered by its serialized form; bounded, cleared when full.
+_MEMO_SIZE = 4096
+_SCALAR, _RANGES, _SET = mesos_pb2.Value.SCALAR, mesos_pb2.Value.RANGES, mesos_pb2.Value.SET
+_ResourceEntry = tuple[str, int, int | tuple[tuple[int, int], ...] | tuple[str, ...] | None]
+_READ: dict[tuple[bytes, str], _ResourceEntry] = {}
+
+
+def _read_resource(r: mesos_pb2.Resource, role: str) -> _ResourceEntry:
+    name = r.name + _qualifier(r, role)
+    kind = r.type
+    if kind == _SCALAR:
+        return name, kind, to_fixed(r.scalar.value)
+    if kind == _RANGES:
+        return name, kind, tuple((x.begin, x.end) for x in r.ranges.range)
+    if kind == _SET:
+        return name, kind, tuple(r.set.item)
+    return name, kind, None
 
 
 def _qualifier(r: mesos_pb2.Resource, role: str) -> str:

@@ -27,6 +27,7 @@ MIN_CPUS = 10  # 0.01 cpus, thousandths
 MIN_MEM = 32_000  # 32 MB, thousandths
 NAME_MAX = 255
 # Whitespace and backspace: characters a role component may not contain.
+_SCALAR = mesos_pb2.Value.SCALAR
 _ROLE_BAD_CHARS = frozenset("\t\n\v\f\r \b")
 _BAD_ID_CHAR = re.compile(r"[/\\\x00-\x1f\x7f]")  # what validateID refuses: slashes, control characters
 
@@ -232,14 +233,24 @@ def operation_resource_error(
             groups.append(task.executor.resources)
     for group in groups:
         for resource in group:
-            error = resource_error(resource)
+            key = resource.SerializeToString()
+            error = _CHECKED.get(key, _UNCHECKED)
+            if error is _UNCHECKED:
+                error = resource_error(resource)
+                if error is None and not len(resource.reservations):
+                    error = validate_role(resource.role)
+                if len(_CHECKED) >= 4096:
+                    _CHECKED.clear()
+                _CHECKED[key] = error
             if error is not None:
                 return error
-            if not len(resource.reservations):
-                role_error = validate_role(resource.role)
-                if role_error is not None:
-                    return role_error
     return None
+
+
+# The checks above are a pure function of the Resource's bytes, and every task of an app carries
+# the same few: their verdicts are remembered (bounded, cleared when full).
+_UNCHECKED = "unchecked"
+_CHECKED: dict[bytes, str | None] = {}
 
 
 def infer_health_check_type(task: mesos_pb2.TaskInfo) -> None:
@@ -364,17 +375,6 @@ def _limits_error(task: mesos_pb2.TaskInfo) -> str | None:
     return None
 
 
-def _gpus_error(task: mesos_pb2.TaskInfo) -> str | None:
-    gpus = sum(
-        to_fixed(r.scalar.value)
-        for r in task.resources
-        if r.name == "gpus" and r.type == mesos_pb2.Value.SCALAR
-    )
-    if gpus % 1000:
-        return "Invalid 'gpus' resource: The 'gpus' resource must be an unsigned integer"
-    return None
-
-
 def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
     """task::internal::validateTask: the checks every task passes, LAUNCH or LAUNCH_GROUP."""
     tid = task.task_id.value
@@ -388,11 +388,10 @@ def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
         return f"Task reuses the ID of an unreachable task: {tid}"
     if task.agent_id.value != ctx.agent_id:
         return f"Task uses invalid agent {task.agent_id.value} while agent {ctx.agent_id} is expected"
-    grace = task.kill_policy.grace_period
     if (
         task.HasField("kill_policy")
         and task.kill_policy.HasField("grace_period")
-        and _duration_negative(grace)
+        and _duration_negative(task.kill_policy.grace_period)
     ):
         return "Task's 'kill_policy.grace_period' must be non-negative"
     if task.HasField("max_completion_time") and _duration_negative(task.max_completion_time):
@@ -405,12 +404,22 @@ def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
         error = _health_check_error(task.health_check)
         if error is not None:
             return f"Task uses invalid health check: {error}"
-    if not len(task.resources):
+    resources = task.resources
+    if not len(resources):
         return "Task uses no resources"
-    error = _gpus_error(task)
-    if error is not None:
-        return f"Task uses invalid resources: {error}"
-    roles = {r.allocation_info.role for r in task.resources if r.HasField("allocation_info")}
+    # One pass for the gpus amount and the allocation roles (checked in that order).
+    gpus = 0
+    roles: set[str] = set()
+    for r in resources:
+        if r.name == "gpus" and r.type == _SCALAR:
+            gpus += to_fixed(r.scalar.value)
+        if r.HasField("allocation_info"):
+            roles.add(r.allocation_info.role)
+    if gpus % 1000:
+        return (
+            "Task uses invalid resources: Invalid 'gpus' resource:"
+            " The 'gpus' resource must be an unsigned integer"
+        )
     if len(roles) > 1:
         return "Invalid task resources: Expecting resources to be allocated to a single role"
     if task.HasField("command"):

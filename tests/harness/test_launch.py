@@ -104,8 +104,14 @@ async def test_item_38_malformed_tasks(h: Harness, client: Client) -> None:
     del neither["command"]
     both = custom_task("both", offer, executor())
     both["command"] = {"value": "true"}
+    half_gpu = task("half-gpu", offer)
+    half_gpu["resources"].append(scalar("gpus", 0.5))
+    two_roles = task("two-roles", offer)
+    two_roles["resources"][0]["allocation_info"] = {"role": "other"}
     cases: dict[str, tuple[dict[str, Any], str]] = {
         "no-resources": (no_resources, "Task uses no resources"),
+        "half-gpu": (half_gpu, "The 'gpus' resource must be an unsigned integer"),
+        "two-roles": (two_roles, "Expecting resources to be allocated to a single role"),
         "neither": (neither, "at least one (but not both)"),
         "both": (both, "at least one (but not both)"),
         "a/b": (task("a/b", offer), "contains invalid characters"),
