@@ -39,10 +39,14 @@ def check_caller(master: Master, framework_id: str, stream_id: str | None) -> Fr
 
 def dispatch(master: Master, fw: Framework, call: scheduler_pb2.Call) -> Reply:
     kind = call.type
-    if kind == CallType.TEARDOWN:
-        master.remove_framework(fw)
+    # The two calls of every launch first: ACKNOWLEDGE (two per task) and ACCEPT.
+    if kind == CallType.ACKNOWLEDGE:
+        ack = call.acknowledge
+        master.acknowledge(fw, ack.agent_id.value, ack.task_id.value, ack.uuid)
     elif kind == CallType.ACCEPT:
         accept.accept(master, fw, call.accept)
+    elif kind == CallType.TEARDOWN:
+        master.remove_framework(fw)
     elif kind == CallType.DECLINE:
         accept.decline(master, fw, call.decline)
     elif kind == CallType.REVIVE:
@@ -58,9 +62,6 @@ def dispatch(master: Master, fw: Framework, call: scheduler_pb2.Call) -> Reply:
         _kill(master, fw, call.kill)
     elif kind == CallType.SHUTDOWN:
         _shutdown(master, fw, call.shutdown)
-    elif kind == CallType.ACKNOWLEDGE:
-        ack = call.acknowledge
-        master.acknowledge(fw, ack.agent_id.value, ack.task_id.value, ack.uuid)
     elif kind == CallType.RECONCILE:
         _reconcile(master, fw, call.reconcile)
     elif kind == CallType.RECONCILE_OPERATIONS:

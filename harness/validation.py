@@ -95,7 +95,8 @@ def validate_call(call: scheduler_pb2.Call) -> str | None:
     """validation::scheduler::call::validate (step 6 of the handler; a 400 when it fails)."""
     if not call.HasField("type"):
         return "Expecting 'type' to be present"
-    if call.type == CallType.SUBSCRIBE:
+    kind = call.type
+    if kind == CallType.SUBSCRIBE:
         if not call.HasField("subscribe"):
             return "Expecting 'subscribe' to be present"
         # Mesos compares FrameworkIDs by value: unset and "" are the same id.
@@ -104,19 +105,21 @@ def validate_call(call: scheduler_pb2.Call) -> str | None:
         return None
     if not call.HasField("framework_id"):
         return "Expecting 'framework_id' to be present"
-    field = _SUBMESSAGE.get(call.type)
+    field = _SUBMESSAGE.get(kind)
     if field is not None and not call.HasField(field):  # type: ignore[arg-type]
         return f"Expecting '{field}' to be present"
-    if call.type == CallType.ACKNOWLEDGE:
+    if kind == CallType.ACKNOWLEDGE:
         return _uuid_error(call.acknowledge.uuid)
-    if call.type == CallType.ACKNOWLEDGE_OPERATION_STATUS:
+    if kind == CallType.ACKNOWLEDGE_OPERATION_STATUS:
         error = _uuid_error(call.acknowledge_operation_status.uuid)
         if error is not None:
             return error
         if not call.acknowledge_operation_status.HasField("agent_id"):
             return "Expecting 'agent_id' to be present"
-    update = call.update_framework
-    if call.type == CallType.UPDATE_FRAMEWORK and update.framework_info.id.value != call.framework_id.value:
+    if (
+        kind == CallType.UPDATE_FRAMEWORK
+        and call.update_framework.framework_info.id.value != call.framework_id.value
+    ):
         return "'framework_id' differs from 'update_framework.framework_info.id'"
     return None
 
