@@ -323,11 +323,11 @@ class HttpConnection(asyncio.Protocol):
         headers = request.headers
         lengths: list[str] = []
         for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not _TOKEN.fullmatch(name):
-                raise BadRequest(400, f"Invalid header field: {line[:80]!r}")
-            key = name.lower()
-            value = value.strip(" \t")
+            # A client repeats the same few field lines on every call; each is checked once.
+            field = _FIELDS.get(line)
+            if field is None:
+                field = _field(line)
+            key, value = field
             if key == "content-length":
                 lengths.append(value)
             if key not in headers:
@@ -474,7 +474,34 @@ class _StreamChannel:
             self._source.closed()
 
 
+_MEMO_SIZE = 1024
+_FIELDS: dict[str, tuple[str, str]] = {}  # field line -> (lower-case name, value)
+_REQUEST_LINES: dict[str, tuple[str, str, str, str]] = {}  # line -> method, target, path, version
+
+
+def _field(line: str) -> tuple[str, str]:
+    name, sep, value = line.partition(":")
+    if not sep or not _TOKEN.fullmatch(name):
+        raise BadRequest(400, f"Invalid header field: {line[:80]!r}")
+    field = (name.lower(), value.strip(" \t"))
+    if len(_FIELDS) >= _MEMO_SIZE:
+        _FIELDS.clear()
+    _FIELDS[line] = field
+    return field
+
+
 def _request_line(line: str) -> Request:
+    known = _REQUEST_LINES.get(line)
+    if known is None:
+        known = _parse_request_line(line)
+        if len(_REQUEST_LINES) >= _MEMO_SIZE:
+            _REQUEST_LINES.clear()
+        _REQUEST_LINES[line] = known
+    method, target, path, version = known
+    return Request(method, target, path, version, {})
+
+
+def _parse_request_line(line: str) -> tuple[str, str, str, str]:
     parts = line.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise BadRequest(400, f"Invalid request line: {line[:80]!r}")
@@ -493,7 +520,7 @@ def _request_line(line: str) -> Request:
         raise BadRequest(400, f"Invalid request target: {target[:80]!r}")
     raw_path = target.partition("?")[0]
     path = unquote(raw_path) if "%" in raw_path else raw_path
-    return Request(method, target, path, protocol[5:], {})
+    return method, target, path, protocol[5:]
 
 
 def _keep_alive(request: Request) -> bool:
