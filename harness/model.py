@@ -8,8 +8,9 @@ acts on), so 100,000 tasks fit comfortably in memory.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import NamedTuple
 
 from harness.resources import Resources
@@ -110,9 +111,14 @@ class HealthCheckSpec:
     grace_period: float = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class TaskSpec:
-    """The part of a TaskInfo a runtime needs to run (or simulate) the task."""
+NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+class TaskSpec(NamedTuple):
+    """The part of a TaskInfo a runtime needs to run (or simulate) the task.
+
+    Immutable; a NamedTuple rather than a frozen dataclass for the same reason as Status: one
+    per launched task, built five times faster."""
 
     task_id: str
     framework_id: str
@@ -120,7 +126,7 @@ class TaskSpec:
     name: str
     role: str
     resources: Resources
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = NO_LABELS
     health_check: HealthCheckSpec | None = None
     kill_grace: float | None = None  # TaskInfo.kill_policy; None: the executor's default (3 s)
     max_completion_time: float | None = None
@@ -128,10 +134,10 @@ class TaskSpec:
     kind: ExecutorKind = ExecutorKind.COMMAND
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutorSpec:
+class ExecutorSpec(NamedTuple):
     """An executor on an agent. `identity` is the serialized ExecutorInfo: a later launch naming
-    the same executor id must carry an identical one."""
+    the same executor id must carry an identical one. (A NamedTuple: a LAUNCH with a command has
+    an executor of its own per task.)"""
 
     executor_id: str
     framework_id: str
