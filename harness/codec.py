@@ -178,17 +178,31 @@ def update_event(status: Status) -> OutEvent:
     """An UPDATE event, two per launched task. Protobuf goes through upb (as fast as anything written
     here); Mesos JSON is written directly, the same bytes as jsoncodec would print at a quarter of
     the cost (tests/harness/test_units.py compares them)."""
+    return _UpdateEvent(status)
 
-    def build() -> scheduler_pb2.Event:
-        event = scheduler_pb2.Event(type=scheduler_pb2.Event.UPDATE)
-        fill_status(event.update.status, status)
-        return event
 
-    return OutEvent(
-        "UPDATE",
-        build,
-        {Encoding.JSON: lambda: _update_json(status)},
-    )
+class _UpdateEvent(OutEvent):
+    """OutEvent for one status: no closures or renderer table per event, just the status."""
+
+    __slots__ = ("_status",)
+
+    def __init__(self, status: Status) -> None:
+        self.type = "UPDATE"
+        self._status = status
+        self._proto = None
+        self._rendered = {}
+
+    def proto(self) -> scheduler_pb2.Event:
+        if self._proto is None:
+            event = scheduler_pb2.Event(type=scheduler_pb2.Event.UPDATE)
+            fill_status(event.update.status, self._status)
+            self._proto = event
+        return self._proto
+
+    def payload(self, encoding: Encoding) -> bytes:
+        if encoding is Encoding.PROTOBUF:
+            return self.proto().SerializeToString()
+        return _update_json(self._status)
 
 
 def operation_status_event(operation_id: str, state: str, message: str, agent_id: str | None) -> OutEvent:
