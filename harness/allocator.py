@@ -267,13 +267,20 @@ class Allocator:
         if not filters:
             return False
         now = self._clock.monotonic()
-        live = [f for f in filters if f.expires > now]
-        if len(live) != len(filters):
+        # One pass (every offerable agent is looked at each cycle): expired filters are dropped.
+        filtered = expired = False
+        for f in filters:
+            if f.expires <= now:
+                expired = True
+            elif not filtered and f.refused.contains(free):
+                filtered = True
+        if expired:
+            live = [f for f in filters if f.expires > now]
             if live:
                 per_agent[key[2]] = live
             else:
                 del per_agent[key[2]]
-        return any(f.refused.contains(free) for f in live)
+        return filtered
 
     def _track(self, framework_id: str, role: str, resources: Resources, sign: int) -> None:
         fw = self._frameworks.get(framework_id)

@@ -168,7 +168,8 @@ class Resources:
         for k, r in other.ranges.items():
             if not _ranges_contain(self.ranges.get(k, ()), r):
                 return False
-        return all(s <= self.sets.get(k, frozenset()) for k, s in other.sets.items())
+        # Most resources carry no sets: skip building a generator for nothing (a hot path).
+        return not other.sets or all(s <= self.sets.get(k, frozenset()) for k, s in other.sets.items())
 
     def overlaps(self, other: Resources) -> bool:
         """True if a range or set item appears in both (two tasks may not claim the same port)."""
