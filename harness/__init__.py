@@ -3,7 +3,24 @@
 Imports only proto (never framework): it must not share the scheduler's bugs.
 """
 
-from harness.harness import AgentRecord, FrameworkRecord, Harness, OfferRecord, TaskRecord
+from harness.harness import (
+    GC_THRESHOLDS,
+    AgentRecord,
+    FrameworkRecord,
+    Harness,
+    OfferRecord,
+    TaskRecord,
+    tune_gc,
+)
 from harness.simulation import SimulationTimings
 
-__all__ = ["AgentRecord", "FrameworkRecord", "Harness", "OfferRecord", "SimulationTimings", "TaskRecord"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "AgentRecord",
+    "FrameworkRecord",
+    "Harness",
+    "OfferRecord",
+    "SimulationTimings",
+    "TaskRecord",
+    "tune_gc",
+]
