@@ -72,14 +72,20 @@ class Run:
 Placer = Callable[[list[tuple[int, int, int, int]]], tuple[list[tuple[int, int, int]], int, float]]
 
 
+# Mesos' default --min_allocatable_resources ("cpus:0.01|mem:32"): the master offers an agent's free
+# resources when they hold at least 0.01 cpus or 32 MB, so an agent whose cpus are all taken is still
+# offered with its memory (and the engine sees how it is used).
+MIN_OFFER_CPUS, MIN_OFFER_MEM = 10, 32_000
+
+
 def engine_placer(cluster: Cluster, heuristic: Heuristic) -> Placer:
-    """Offer every agent's free resources to `place`, then apply the launches to the cluster."""
+    """Offer every agent's free resources to `place` (as the master would), then apply the launches."""
     cache: dict[int, tuple[int, int, Offer]] = {}
 
     def offers() -> list[Offer]:
         out = []
         for agent, (cpu, mem) in enumerate(zip(cluster.cpu, cluster.mem, strict=True)):
-            if cpu <= 0 or mem <= 0:
+            if cpu < MIN_OFFER_CPUS and mem < MIN_OFFER_MEM:
                 continue
             cached = cache.get(agent)
             if cached is None or cached[:2] != (cpu, mem):

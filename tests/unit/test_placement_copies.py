@@ -53,9 +53,9 @@ def fills(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     calls: list[int] = []
     original = BalancedFill._fill
 
-    def counting(self: BalancedFill, agent: object) -> int:
+    def counting(self: BalancedFill, *args: Any) -> int:
         calls.append(1)
-        return original(self, agent)  # type: ignore[arg-type]
+        return original(self, *args)
 
     monkeypatch.setattr(BalancedFill, "_fill", counting)
     yield calls

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 
 from framework.core.placement.classes import ClassIndex, SizeClass, build_classes
 from framework.core.placement.index import FreeIndex
+from framework.core.placement.reserve import Reserve, build_reserve, running_usage
 from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import DIMENSIONS, AgentBin, AppCounts, DemandPlan, commit
 
@@ -54,7 +55,19 @@ COPY_SHARE = 8
 class BalancedFill:
     """One bin-centric pass over the agents for a set of unconstrained PACK plans."""
 
-    __slots__ = ("classes", "counts", "floor", "index", "lookup", "many", "pattern", "rem", "w")
+    __slots__ = (
+        "classes",
+        "counts",
+        "floor",
+        "index",
+        "lookup",
+        "many",
+        "pattern",
+        "rem",
+        "reserve",
+        "used",
+        "w",
+    )
 
     def __init__(
         self, plans: Sequence[DemandPlan], index: FreeIndex, w: Sequence[int], counts: dict[str, AppCounts]
@@ -74,6 +87,10 @@ class BalancedFill:
         self.floor = [min(column, default=0) for column in columns]
         # What the agent being filled has received so far, per class (see `_replicate`).
         self.pattern: dict[SizeClass, int] = {}
+        # What already runs on the offered agents, per resource: with the batch, the mix the slack
+        # aims at; and, when there is any, the reason to keep room for the batch's shapes (reserve.py).
+        self.used = running_usage([agent.free for agent in index.agents])
+        self.reserve: Reserve | None = build_reserve(self.classes, self.used)
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
@@ -97,7 +114,10 @@ class BalancedFill:
                 continue
             before, ports_before = free.copy(), agent.port_free
             self.pattern = {}
-            placed = self._slice(agent) + self._fill(agent)
+            slack = self._slack()
+            if slack is None:
+                break  # nothing left to place
+            placed = self._slice(agent, slack) + self._fill(agent, slack)
             if not placed:
                 continue
             touched.append(agent)
@@ -139,7 +159,25 @@ class BalancedFill:
             copies -= 1
         return twins
 
-    def _slice(self, agent: AgentBin) -> int:
+    def _slack(self) -> list[float] | None:
+        """Share of each resource an agent should keep free at the end, or None if nothing is left.
+
+        1 - (the mix's need of it relative to its scarcest resource's), the mix being the batch still
+        to place plus what already runs (online): if it needs cpus and mem in the ratio 1 : 0.7 of
+        agent capacity, every agent should end full of cpus with 30% of its mem free. Computed once
+        per agent: one agent's fill changes the proportions very little.
+        """
+        w, rem, used = self.w, self.rem, self.used
+        shares = [(rem[d] + used[d]) * w[d] for d in range(DIMENSIONS)]
+        top = max(shares)
+        if not top or not any(rem):
+            return None
+        slack = [1.0 - share / top for share in shares]
+        if self.reserve is not None:
+            self.reserve.slack_cpu, self.reserve.slack_mem = slack[0], slack[1]
+        return slack
+
+    def _slice(self, agent: AgentBin, slack: Sequence[float]) -> int:
         """Give the agent its proportional share of every many-instance class; returns instances placed."""
         # The share is of what the agent had, and of what the batch needed, before this slice.
         free, rem = agent.free, self.rem
@@ -149,30 +187,33 @@ class BalancedFill:
         # floor(count * phi) with phi = min_d free_d / rem_d is at least 1 exactly when
         # count * free_d >= rem_d in every dimension: one comparison rules most classes out.
         threshold = max(-(-need // have) for have, need in dims)
+        cap = 2.0
+        if self.reserve is not None:
+            # Online: no more of the batch than keeps the agent's margins (see reserve.py).
+            s0, s1 = self.w[0] / SCALE, self.w[1] / SCALE
+            cap = self.reserve.share_cap(free[0] * s0, free[1] * s1, rem[0] * s0, rem[1] * s1)
+            if cap <= 0.0:
+                return 0
         placed = 0
         for cls in self.many:
             count = cls.count
             if count >= threshold:
                 share = min([count * have // need for have, need in dims])
+                if cap < 1.0 and count * cap < share:
+                    share = int(count * cap)
                 placed += self._place(agent, cls, min(share, _fits(agent, cls)))
         return placed
 
-    def _fill(self, agent: AgentBin) -> int:
-        """Add instances of the class nearest the agent's deficit until none fits."""
+    def _fill(self, agent: AgentBin, slack: Sequence[float]) -> int:
+        """Add instances of the class nearest the agent's deficit (free minus `slack`) until none fits."""
         placed = 0
-        w, rem = self.w, self.rem
-        # Slack to keep per resource: 1 - (the batch's need of it relative to its scarcest resource's).
-        # Computed once per agent: one agent's fill changes the batch's proportions very little.
-        shares = [rem[d] * w[d] for d in range(DIMENSIONS)]
-        top = max(shares)
-        if not top:
-            return 0
-        slack = [1.0 - share / top for share in shares]
-        s0, s1, s2, s3 = (wd / SCALE for wd in w)
+        s0, s1, s2, s3 = (wd / SCALE for wd in self.w)
         k0, k1, k2, k3 = slack
         f0, f1, f2, f3 = self.floor
         milli = agent.free
         pick = self.lookup.pick
+        reserve = self.reserve
+        g_cpu = g_mem = 0.0
         while True:
             m0, m1, m2, m3 = milli
             if m0 < f0 or m1 < f1 or m2 < f2 or m3 < f3:
@@ -185,7 +226,9 @@ class BalancedFill:
                 n2 - k2 if n2 > k2 else 0.0,
                 n3 - k3 if n3 > k3 else 0.0,
             )
-            cls = pick(agent, n0, n1, deficit)
+            if reserve is not None:
+                g_cpu, g_mem = reserve.margins(n0, n1)
+            cls = pick(agent, n0, n1, deficit, reserve, g_cpu, g_mem)
             if cls is None:
                 return placed
             # A class picked with instances to spare usually stays the nearest while the deficit still
@@ -193,6 +236,8 @@ class BalancedFill:
             # agent's last instances chosen one by one; taking all of them at once ends agents with
             # residues nothing fits (measured: 9% more agents for 200 apps of 100-1,000 instances).
             n = _within(deficit, cls, agent) >> 1 if cls.count > 1 else 1
+            if reserve is not None and n > 1:
+                n = reserve.count_cap(cls, g_cpu, g_mem, n)
             placed += self._place(agent, cls, n if n > 1 else 1)
 
     def _place(self, agent: AgentBin, cls: SizeClass, n: int) -> int:

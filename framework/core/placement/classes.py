@@ -25,9 +25,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import AgentBin, DemandPlan
+
+if TYPE_CHECKING:
+    from framework.core.placement.reserve import Reserve
 
 BUCKETS = 8
 # How far a scan may walk from the bisection point before giving up on a bucket (bounds a pick's cost).
@@ -54,10 +58,12 @@ class SizeClass:
         "bucket",
         "count",
         "cpu",
+        "cpu_lean",
         "head",
         "index",
         "length",
         "mem",
+        "mem_lean",
         "members",
         "need",
         "norm",
@@ -87,6 +93,9 @@ class SizeClass:
         length = self.length = cpu + mem
         bucket = int(mem / length * BUCKETS) if length > 0 else 0
         self.bucket = bucket if bucket < BUCKETS else BUCKETS - 1
+        # How much one instance lowers an agent's cpu and mem margins (set by `reserve.build_reserve`).
+        self.cpu_lean = 0.0
+        self.mem_lean = 0.0
 
     def fits(self, agent: AgentBin) -> bool:
         free = agent.free
@@ -141,11 +150,20 @@ class ClassIndex:
         del entries[position]
 
     def pick(
-        self, agent: AgentBin, cap_cpu: float, cap_mem: float, deficit: tuple[float, float, float, float]
+        self,
+        agent: AgentBin,
+        cap_cpu: float,
+        cap_mem: float,
+        deficit: tuple[float, float, float, float],
+        reserve: Reserve | None = None,
+        g_cpu: float = 0.0,
+        g_mem: float = 0.0,
     ) -> SizeClass | None:
         """The fitting class nearest `deficit` (asymmetric L2, see the module docstring), or None.
 
-        `cap_cpu` and `cap_mem` are the agent's free cpus and mem, normalised like `deficit`.
+        `cap_cpu` and `cap_mem` are the agent's free cpus and mem, normalised like `deficit`. With a
+        `reserve` (online batches, see `reserve.py`), a class it does not allow at the agent's margins
+        `g_cpu`, `g_mem` counts as not fitting.
         Buckets are visited outwards from the deficit's own direction, and a bucket is skipped when
         a lower bound on its scores is no better than the best found. The bound: a bucket's classes
         lie in the triangle spanned by its two edge rays up to its longest class's length; from a
@@ -201,6 +219,12 @@ class ClassIndex:
                     if cls.cpu > free_cpu or cls.mem > free_mem or cls.port_count > port_free:
                         continue
                     if cls.other and not all(free[d] >= need for d, need in cls.other):
+                        continue
+                    if (
+                        reserve is not None
+                        and (g_cpu < cls.cpu_lean or g_mem < cls.mem_lean)
+                        and not reserve.allows(cls, cap_cpu, cap_mem, g_cpu, g_mem)
+                    ):
                         continue
                     # The first class that fits along this span: score it (see `score`).
                     norm = cls.norm
