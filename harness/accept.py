@@ -149,9 +149,14 @@ def accept(master: Master, fw: Framework, call: scheduler_pb2.Call.Accept) -> No
         executor_identity=lambda eid: _identity(state, fw.framework_id, eid),
     )
     spec = fw.spec()  # what the agent keeps of the framework: built once for every launch here
+    # Operations are normalised as the master does; on a copy when the call is recorded as sent
+    # (Harness.calls), else in place: nothing reads the call afterwards.
+    copy = master.ledger.record_calls
     for original in call.operations:
-        op = Operation()
-        op.CopyFrom(original)  # normalised below, as the master does, without touching the call
+        op = original
+        if copy:
+            op = Operation()
+            op.CopyFrom(original)
         remaining = _apply(master, fw, spec, state, ctx, op, remaining, now)
     if not remaining.is_empty():
         seconds = refuse_seconds(call.filters, call.HasField("filters"))

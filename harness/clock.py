@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -47,12 +48,33 @@ def _raise(exc: BaseException) -> None:
     raise exc
 
 
+class _Soon:
+    """A zero-delay callback of LoopClock's own queue; cancelling only marks it."""
+
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class LoopClock:
-    """A Clock on the running asyncio loop."""
+    """A Clock on the running asyncio loop.
+
+    Zero-delay callbacks (messages between master and agents, executor steps with no delay: several
+    per launched task) queue here in order and one loop callback runs the batch, which costs much
+    less than an asyncio Handle each. Those queued while a batch runs wait for the next one, as they
+    would behind call_soon.
+    """
 
     def __init__(self, on_error: ErrorSink = _raise) -> None:
         self._loop = asyncio.get_running_loop()
         self._on_error = on_error
+        self._soon: deque[_Soon] = deque()
+        self._soon_scheduled = False
 
     def monotonic(self) -> float:
         return self._loop.time()
@@ -62,8 +84,24 @@ class LoopClock:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         if delay <= 0:
-            return self._loop.call_soon(self._guarded, callback)
+            entry = _Soon(callback)
+            self._soon.append(entry)
+            if not self._soon_scheduled:
+                self._soon_scheduled = True
+                self._loop.call_soon(self._run_soon)
+            return entry
         return self._loop.call_later(delay, self._guarded, callback)
+
+    def _run_soon(self) -> None:
+        soon = self._soon
+        self._soon_scheduled = False
+        for _ in range(len(soon)):
+            entry = soon.popleft()
+            if not entry.cancelled:
+                self._guarded(entry.callback)
+        if soon and not self._soon_scheduled:
+            self._soon_scheduled = True
+            self._loop.call_soon(self._run_soon)
 
     def _guarded(self, callback: Callable[[], None]) -> None:
         try:
