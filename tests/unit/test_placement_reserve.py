@@ -15,7 +15,7 @@ from framework.core.placement import balanced as balanced_module
 from framework.core.placement import place
 from framework.core.placement.classes import ClassIndex, SizeClass, build_classes
 from framework.core.placement.reserve import GAMMA, Reserve, build_reserve, running_usage
-from framework.core.placement.scorers import weighted_size, weights
+from framework.core.placement.scorers import free_columns, weighted_size, weights
 from framework.core.placement.state import DemandPlan, build_bins
 from framework.core.resources import Resources
 
@@ -45,17 +45,20 @@ def shapes(*sizes: tuple[float, float, int]) -> list[SizeClass]:
     ("frees", "used"),
     [
         # largest free (4000, 8000): (4000-4000) + (4000-1000) + (4000-4000) = 3000; mem 0 + 0 + 6000
-        ([[4000, 8000, 0, 0], [1000, 8000, 0, 0], [4000, 2000, 0, 0]], [3000, 6000, 0, 0]),
+        ([(4, 8), (1, 8), (4, 2)], [3000, 6000, 0, 0]),
         # all agents alike: nothing in use
-        ([[5, 5, 5, 5], [5, 5, 5, 5]], [0, 0, 0, 0]),
+        ([(5, 5), (5, 5)], [0, 0, 0, 0]),
         # no agents
         ([], [0, 0, 0, 0]),
     ],
 )
 def test_running_usage_counts_up_from_the_largest_free_amount(
-    frees: list[list[int]], used: list[int]
+    frees: list[tuple[int, int]], used: list[int]
 ) -> None:
-    assert running_usage(frees) == used
+    # free cpus and mem in thousandths: 4 cpus = 4000, 8 MB = 8000
+    agents = build_bins([offer(f"a{i}", cpus=c, mem=m) for i, (c, m) in enumerate(frees)])
+    largest, total = free_columns(agents)
+    assert running_usage(largest, total, len(agents)) == used
 
 
 def test_no_reserve_without_work_in_use_or_without_two_resource_shapes() -> None:

@@ -49,6 +49,7 @@ from framework.core.model import (
 )
 from framework.core.placement.filters import diagnose
 from framework.core.placement.packer import Heuristic, Packer
+from framework.core.placement.reserve import running_usage
 from framework.core.placement.result import (
     AgentLaunch,
     ConstraintUnmet,
@@ -62,7 +63,7 @@ from framework.core.placement.result import (
     UnplacedReport,
     new_group,
 )
-from framework.core.placement.scorers import weighted_size, weights
+from framework.core.placement.scorers import free_columns, weighted_size, weights_of
 from framework.core.placement.state import (
     AgentBin,
     DemandPlan,
@@ -134,12 +135,14 @@ def _place(
     tracked = {d.app_id for d in demands if d.constraints or (policy or d.policy) is Policy.SPREAD}
     counts = build_counts(demands, running, tracked)
     seed_offered_values(counts, demands, agents)
-    w = weights(agents)
+    largest, total = free_columns(agents)
+    w = weights_of(largest)
     plans = [DemandPlan(i, d) for i, d in enumerate(demands) if d.count > 0]
     app_constraints(plans)
     for plan in plans:
         plan.size = weighted_size(plan.vector, w)
-    Packer(agents, w, counts).place_all(plans, policy, heuristic)
+    used = running_usage(largest, total, len(agents))
+    Packer(agents, w, counts, used).place_all(plans, policy, heuristic)
     unplaced = {
         plan.demand.key: UnplacedReport(
             plan.demand.app_id,

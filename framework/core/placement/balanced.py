@@ -41,7 +41,7 @@ from collections.abc import Sequence
 
 from framework.core.placement.classes import ClassIndex, SizeClass, build_classes
 from framework.core.placement.index import FreeIndex
-from framework.core.placement.reserve import Reserve, build_reserve, running_usage
+from framework.core.placement.reserve import Reserve, build_reserve
 from framework.core.placement.scorers import SCALE
 from framework.core.placement.state import DIMENSIONS, AgentBin, AppCounts, DemandPlan, commit
 
@@ -70,7 +70,12 @@ class BalancedFill:
     )
 
     def __init__(
-        self, plans: Sequence[DemandPlan], index: FreeIndex, w: Sequence[int], counts: dict[str, AppCounts]
+        self,
+        plans: Sequence[DemandPlan],
+        index: FreeIndex,
+        w: Sequence[int],
+        counts: dict[str, AppCounts],
+        used: Sequence[int],
     ) -> None:
         self.index = index
         self.w = w
@@ -89,14 +94,14 @@ class BalancedFill:
         self.pattern: dict[SizeClass, int] = {}
         # What already runs on the offered agents, per resource: with the batch, the mix the slack
         # aims at; and, when there is any, the reason to keep room for the batch's shapes (reserve.py).
-        self.used = running_usage([agent.free for agent in index.agents])
+        self.used = used
         self.reserve: Reserve | None = build_reserve(self.classes, self.used)
 
     def run(self) -> None:
         classes = [c for c in self.classes if c.count]
         if not classes:
             return
-        floor = self.floor
+        f0, f1, f2, f3 = self.floor
         min_ports = min(c.port_count for c in classes)
         index = self.index
         touched: list[AgentBin] = []
@@ -110,7 +115,8 @@ class BalancedFill:
             agent = index.agent_at(position)
             position += 1
             free = agent.free
-            if agent.port_free < min_ports or any(free[d] < floor[d] for d in range(DIMENSIONS)):
+            # Written out: online, this walks past every agent the batch cannot use (thousands).
+            if free[0] < f0 or free[1] < f1 or free[2] < f2 or free[3] < f3 or agent.port_free < min_ports:
                 continue
             before, ports_before = free.copy(), agent.port_free
             self.pattern = {}

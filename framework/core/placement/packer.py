@@ -44,11 +44,19 @@ class Heuristic(enum.StrEnum):
 class Packer:
     """Places demand plans onto agent bins; one instance per `place` call."""
 
-    def __init__(self, agents: Sequence[AgentBin], w: Sequence[int], counts: dict[str, AppCounts]) -> None:
+    def __init__(
+        self,
+        agents: Sequence[AgentBin],
+        w: Sequence[int],
+        counts: dict[str, AppCounts],
+        used: Sequence[int] = (0, 0, 0, 0),
+    ) -> None:
         self.agents = agents
         self.w = w
         self.index = FreeIndex(agents, w)
         self.counts = counts
+        # What already runs on the offered agents (reserve.running_usage), for the balanced fill.
+        self.used = used
 
     def place_all(self, plans: Sequence[DemandPlan], policy: Policy | None, heuristic: Heuristic) -> None:
         """Constrained and SPREAD demands first, then the rest with `heuristic`; repeat while that helps."""
@@ -69,7 +77,7 @@ class Packer:
         for plan in special:
             self._place_on_candidates(plan, policy or plan.demand.policy)
         if heuristic is Heuristic.BALANCED:
-            BalancedFill(plain, self.index, self.w, self.counts).run()
+            BalancedFill(plain, self.index, self.w, self.counts, self.used).run()
         for plan in plain:
             # After BALANCED this is the exact sweep for anything its bounded search missed.
             if plan.remaining:

@@ -121,9 +121,8 @@ def build_reserve(classes: Sequence[SizeClass], used: Sequence[int]) -> Reserve 
     return reserve
 
 
-def running_usage(frees: Sequence[Sequence[int]]) -> list[int]:
+def running_usage(largest: Sequence[int], total: Sequence[int], agents: int) -> list[int]:
     """Per resource, how much of the offered agents is in use, taking the largest free amount offered as
-    every agent's size: sum over agents of (largest free - free). An estimate: offers carry no agent
-    size, so on a cluster of unequal agents part of this is size difference, not work."""
-    columns = list(zip(*frees, strict=True))
-    return [max(column) * len(column) - sum(column) for column in columns] if columns else [0, 0, 0, 0]
+    every agent's size: `agents` * largest - total free (`scorers.free_columns`). An estimate: offers
+    carry no agent size, so on a cluster of unequal agents part of this is size difference, not work."""
+    return [top * agents - free for top, free in zip(largest, total, strict=True)]

@@ -22,13 +22,22 @@ from framework.core.placement.state import DIMENSIONS, AgentBin
 SCALE = 1 << 40
 
 
+def free_columns(agents: Sequence[AgentBin]) -> tuple[list[int], list[int]]:
+    """Per dimension, the largest and the total free amount over `agents` (one pass, in C)."""
+    columns = list(zip(*(agent.free for agent in agents), strict=True))
+    if not columns:
+        return [0] * DIMENSIONS, [0] * DIMENSIONS
+    return [max(column) for column in columns], [sum(column) for column in columns]
+
+
 def weights(agents: Sequence[AgentBin]) -> tuple[int, ...]:
     """Integer weight per dimension: SCALE // (largest free amount); 0 where no agent has any."""
-    out = []
-    for dim in range(DIMENSIONS):
-        top = max((a.free[dim] for a in agents), default=0)
-        out.append(SCALE // top if top else 0)
-    return tuple(out)
+    return weights_of(free_columns(agents)[0])
+
+
+def weights_of(largest: Sequence[int]) -> tuple[int, ...]:
+    """`weights` from the largest free amount per dimension."""
+    return tuple(SCALE // top if top else 0 for top in largest)
 
 
 def weighted_size(vector: Sequence[int], w: Sequence[int]) -> int:
