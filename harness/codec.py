@@ -585,37 +585,39 @@ def resources_from_proto(resources: Iterable[mesos_pb2.Resource], role: str) -> 
     `cpus(reserved)`, which no offer contains, so such a task is refused like any other that
     asks for resources that are not offered.
     """
+    listed = list(resources)
+    # Every task of an app asks for the same Resource messages: the (immutable) answer is a pure
+    # function of their bytes and the role, so it is remembered (bounded, cleared when full).
+    key: tuple[str, tuple[bytes, ...]] = (role, tuple([r.SerializeToString() for r in listed]))
+    known = _READ.get(key)
+    if known is not None:
+        return known
     scalars: dict[str, int] = {}
     ranges: dict[str, list[tuple[int, int]]] = {}
     sets: dict[str, set[str]] = {}
-    for r in resources:
-        key = (r.SerializeToString(), role)
-        entry = _READ.get(key)
-        if entry is None:
-            entry = _read_resource(r, role)
-            if len(_READ) >= _MEMO_SIZE:
-                _READ.clear()
-            _READ[key] = entry
-        name, kind, value = entry
+    for r in listed:
+        name, kind, value = _read_resource(r, role)
         if kind == _SCALAR:
             scalars[name] = scalars.get(name, 0) + value  # type: ignore[operator]
         elif kind == _RANGES:
             ranges.setdefault(name, []).extend(value)  # type: ignore[arg-type]
         elif kind == _SET:
             sets.setdefault(name, set()).update(value)  # type: ignore[arg-type]
-    return Resources(
+    answer = Resources(
         {k: v for k, v in scalars.items() if v > 0},
         {k: n for k, v in ranges.items() if (n := normalize_ranges(v))},
         {k: frozenset(v) for k, v in sets.items() if v},
     )
+    if len(_READ) >= _MEMO_SIZE:
+        _READ.clear()
+    _READ[key] = answer
+    return answer
 
 
-# Every task of an app asks for the same few Resource messages, so what is read out of one (a pure
-# function of its bytes and the role) is remembered by its serialized form; bounded, cleared when full.
 _MEMO_SIZE = 4096
 _SCALAR, _RANGES, _SET = mesos_pb2.Value.SCALAR, mesos_pb2.Value.RANGES, mesos_pb2.Value.SET
 _ResourceEntry = tuple[str, int, int | tuple[tuple[int, int], ...] | tuple[str, ...] | None]
-_READ: dict[tuple[bytes, str], _ResourceEntry] = {}
+_READ: dict[tuple[str, tuple[bytes, ...]], Resources] = {}
 
 
 def _read_resource(r: mesos_pb2.Resource, role: str) -> _ResourceEntry:

@@ -128,7 +128,7 @@ class _Task:
     failures: int = 0
     initializing: bool = True
     unhealthy_kill: bool = False
-    timers: list[Timer] = field(default_factory=list)
+    timers: list[Timer] | None = None  # pending steps; None when there are none (most of the time)
     check_timer: Timer | None = None
 
 
@@ -235,7 +235,7 @@ class SimulatedRuntime:
     def _run(self, task: _Task) -> None:
         if task.state in TERMINAL or task.killing:
             return
-        task.timers.clear()  # the start and run timers have fired; keep long-lived tasks small
+        task.timers = None  # the start and run timers have fired; keep long-lived tasks small
         task.running_since = self._clock.monotonic()
         self._emit(task, TaskState.TASK_RUNNING)
         b = task.behaviour
@@ -406,13 +406,18 @@ class SimulatedRuntime:
         )
 
     def _later(self, task: _Task, delay: float, callback: Callable[[], None]) -> None:
-        task.timers.append(self._clock.call_later(delay, callback))
+        timer = self._clock.call_later(delay, callback)
+        if task.timers is None:
+            task.timers = [timer]
+        else:
+            task.timers.append(timer)
 
     @staticmethod
     def _cancel(task: _Task) -> None:
-        for timer in task.timers:
-            timer.cancel()
-        task.timers.clear()
+        if task.timers is not None:
+            for timer in task.timers:
+                timer.cancel()
+            task.timers = None
         if task.check_timer is not None:
             task.check_timer.cancel()
             task.check_timer = None
