@@ -122,7 +122,7 @@ class _OfferClock:
 
 
 async def _serve_harness(agents: int) -> None:
-    from harness import Harness
+    from harness import Harness, tune_gc
 
     offers = _OfferClock()
     offers.install()
@@ -135,6 +135,7 @@ async def _serve_harness(agents: int) -> None:
         offer_hoard_intervals=1,
         record_calls=False,
     ) as h:
+        tune_gc()  # a process dedicated to the master, as `python -m harness` runs it
         print(json.dumps({"url": h.url}), flush=True)
         loop = asyncio.get_running_loop()
         sampler = asyncio.create_task(_sample(h, samples))
