@@ -327,6 +327,17 @@ def test_offer_role_falls_back_to_resource_allocation() -> None:
     assert codec.offer_from(offer).role == "web"
 
 
+def test_repeated_offers_of_an_agent_decode_once_and_changed_ones_afresh() -> None:
+    # Offers of the same resources (every round from an idle agent) share one decoded value; any
+    # change in any resource gives a new one, so the cache can never answer for different bytes.
+    first, again, changed = offer_pb(), offer_pb(), offer_pb()
+    again.id.value = "o-2"
+    changed.resources[0].scalar.value = 3.0
+    a, b, c = codec.offer_from(first), codec.offer_from(again), codec.offer_from(changed)
+    assert a.resources is b.resources and b.offer_id == "o-2"
+    assert c.resources == Resources.of(cpus=3.0, mem=1024.0, ports=[(31000, 31004), (32000, 32000)])
+
+
 def test_updates_keep_uuid_only_when_present() -> None:
     event = scheduler.Event(type=scheduler.Event.UPDATE)
     status = event.update.status
