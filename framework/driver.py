@@ -166,6 +166,7 @@ class Driver:
         # A deque and a flag rather than an asyncio.Queue: after a restart 100,000 reconciliation
         # replies arrive in a burst, and Queue's per-item bookkeeping was a tenth of handling them.
         self._inbox: deque[_Item] = deque()
+        self._offer_items = 0  # OffersReceived items in the inbox (see _offers_ahead)
         self._inbox_ready = asyncio.Event()  # set whenever an item is appended; cleared before waiting
         self._write_lock = asyncio.Lock()
         self._failed: str | None = None
@@ -196,6 +197,8 @@ class Driver:
     async def on_event(self, event: Event) -> None:
         """The Mesos client's callback: queue the event for the next reactor turn."""
         self._inbox.append(_Item(event))
+        if type(event) is OffersReceived:
+            self._offer_items += 1
         self._inbox_ready.set()
 
     async def _submit(self, event: Event) -> None:
@@ -241,7 +244,36 @@ class Driver:
                 async with asyncio.timeout(timeout):
                     await self._inbox_ready.wait()
         inbox = self._inbox
-        return [inbox.popleft() for _ in range(min(len(inbox), MAX_BATCH))]
+        items = [inbox.popleft() for _ in range(min(len(inbox), MAX_BATCH))]
+        self._offer_items -= sum(1 for item in items if type(item.event) is OffersReceived)
+        if self._offer_items > 0:
+            items += self._offers_ahead()
+        return items
+
+    def _offers_ahead(self) -> list[_Item]:
+        """Pull offer events forward past the status updates queued before them.
+
+        After a burst the inbox can hold tens of thousands of updates; offers behind them would
+        wait several turns and be answered after their allocation interval. Handling an offer
+        before older updates is safe: an offer only holds resources that are free now, and an
+        update the core has not seen yet can only make it launch less (a finished task's slot is
+        refilled a round later). Offers never move past any other event (a Disconnected, say), so
+        they are always handled on the subscription that brought them."""
+        inbox, kept, pulled = self._inbox, deque[_Item](), []
+        while inbox and self._offer_items > 0:
+            item = inbox.popleft()
+            kind = type(item.event)
+            if kind is OffersReceived:
+                pulled.append(item)
+                self._offer_items -= 1
+            elif kind is StatusUpdated:
+                kept.append(item)
+            else:
+                inbox.appendleft(item)
+                break
+        kept.extend(inbox)
+        self._inbox = kept
+        return pulled
 
     def _due_deadline(self) -> float | None:
         """The core's next deadline, unless a Tick at or after it was already delivered.
