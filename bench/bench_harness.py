@@ -592,7 +592,10 @@ def _markdown(r: dict[str, Any]) -> str:
         f" {LAUNCH_CONNECTIONS} keep-alive connections launches 10 tasks per agent (one ACCEPT each) and"
         " acknowledges every update (two per task); the master's CPU time per task is what the"
         " end-to-end benchmark needs well under 100 us. `gc`: Python's default collector thresholds,"
-        f" or `harness.tune_gc()` ({', '.join(f'{t:,}' for t in GC_THRESHOLDS)}, after gc.freeze()).",
+        f" or `harness.tune_gc()` ({', '.join(f'{t:,}' for t in GC_THRESHOLDS)}, after gc.freeze())."
+        " Violations are offers this Python scheduler answered later than one allocation interval"
+        " (building the 100,000 TaskInfos of the first cycle takes it seconds); requests above"
+        " 2.1 per task are DECLINEs of re-offered leftovers and ACKs of updates resent after 10 s.",
         "",
         "| agents | tasks | gc | all running | all ACKed | master CPU per task | client CPU per task "
         "| requests | collections (gen 0/1/2) | violations |",
