@@ -141,22 +141,29 @@ class Resources:
                 scalars[k] = left
             else:
                 scalars.pop(k, None)
-        ranges = dict(self.ranges)
-        for k, r in other.ranges.items():
-            if k in ranges:
-                left_r = _subtract_ranges(ranges[k], r)
-                if left_r:
-                    ranges[k] = left_r
-                else:
-                    del ranges[k]
-        sets = dict(self.sets)
-        for k, s in other.sets.items():
-            if k in sets:
-                left_s = sets[k] - s
-                if left_s:
-                    sets[k] = left_s
-                else:
-                    del sets[k]
+        # The maps are never changed once built, so a part `other` does not touch is shared.
+        ranges: Mapping[str, Ranges] = self.ranges
+        if other.ranges:
+            left_ranges = dict(self.ranges)
+            for k, r in other.ranges.items():
+                if k in left_ranges:
+                    left_r = _subtract_ranges(left_ranges[k], r)
+                    if left_r:
+                        left_ranges[k] = left_r
+                    else:
+                        del left_ranges[k]
+            ranges = left_ranges
+        sets: Mapping[str, frozenset[str]] = self.sets
+        if other.sets:
+            left_sets = dict(self.sets)
+            for k, s in other.sets.items():
+                if k in left_sets:
+                    left_s = left_sets[k] - s
+                    if left_s:
+                        left_sets[k] = left_s
+                    else:
+                        del left_sets[k]
+            sets = left_sets
         return Resources(scalars, ranges, sets)
 
     def contains(self, other: Resources) -> bool:

@@ -170,9 +170,10 @@ def _leader_redirect(state: ServerState, request: Request) -> Response | None:
 
 
 def scheduler(state: ServerState, request: Request) -> Response | StreamingResponse:
-    redirect = _leader_redirect(state, request)
-    if redirect is not None:
-        return redirect
+    if state.mode is not Mode.LEADER:
+        redirect = _leader_redirect(state, request)
+        if redirect is not None:
+            return redirect
     master = state.master
     if master is None:
         return text(503, "Master has not finished recovery")
@@ -220,6 +221,8 @@ def scheduler(state: ServerState, request: Request) -> Response | StreamingRespo
     if isinstance(checked, tuple):
         return _record(state, call, encoding, checked[0], checked[1])
     status, message = calls.dispatch(master, checked, call)
+    if status == 202 and not message and not state.ledger.record_calls:
+        return _ACCEPTED  # the answer to nearly every call of a launch: nothing to record
     return _record(state, call, encoding, status, message)
 
 
