@@ -8,13 +8,14 @@ reads are answered from the in-memory core state (single-threaded asyncio, so al
 writes go through the inbox like every other event and return once their effects are durable.
 
 Theory of operation (ordering hazards live here):
-- A turn's Persist* effects are stored first, all in one transaction; then its Mesos calls are
-  submitted to the client in list order without waiting for their answers (the client pipelines
-  them on keep-alive connections and writes a turn's calls in one go, offer answers ahead of
-  ACKs), so the next turn (and the offers waiting in it) never waits for the master's answers to
-  this turn's calls. SUPPRESS and REVIVE are barriers: each goes out only after every offer answer
-  and barrier submitted before it has been answered. Hoisting persists is safe because the core
-  only ever needs a Persist before a call, never a call before a Persist (effects.py).
+- A turn's Persist* effects are stored ahead of the calls that follow them, in one transaction per
+  segment of about PERSIST_CHUNK records; then those calls are submitted to the client in list
+  order without waiting for their answers (the client pipelines them on keep-alive connections and
+  writes them in one go, offer answers ahead of ACKs), so the next turn (and the offers waiting in
+  it) never waits for the master's answers to this turn's calls. SUPPRESS and REVIVE are barriers:
+  each goes out only after every offer answer and barrier submitted before it has been answered.
+  Hoisting persists is safe because the core only ever needs a Persist before a call, never a call
+  before a Persist (effects.py).
 - Persist before acknowledge / launch: the core places every `PersistTask` before the `Acknowledge`
   or `Accept` that depends on it; because the driver awaits the store before sending the calls that
   follow, an ACK never reaches the master for an update that is not on disk.
@@ -86,6 +87,7 @@ __all__ = ["CallSender", "Driver", "DriverFailed"]
 # Bounds on one reactor turn. A turn handles every event queued so far (up to MAX_BATCH), so a burst
 # of status updates costs one core call and one store transaction instead of thousands.
 MAX_BATCH = 5_000
+PERSIST_CHUNK = 2_000  # records stored before the calls that follow them go out (see _perform)
 MAX_OUTSTANDING_CALLS = 5_000  # a turn waits (backpressure) while more non-ACK calls are in flight
 BARRIER_ATTEMPTS = 5
 BARRIER_RETRY_SECONDS = 1.0
@@ -329,15 +331,29 @@ class Driver:
 
     async def _perform(self, effects: Sequence[Effect]) -> None:
         # Every ordering the core relies on is "this Persist before that call" (effects.py), never
-        # the reverse, so all of a turn's Persist* effects go first, in one transaction, and its calls
-        # follow in list order. Performing runs in list order instead costs one transaction and one
-        # awaited round trip per status update, because the core interleaves PersistTask and
-        # Acknowledge update by update: a burst of 600 updates held the reactor (and every offer
-        # that arrived meanwhile) for seconds.
-        persists = [e for e in effects if isinstance(e, Persist)]
+        # the reverse, so Persist* effects may be stored earlier than their place in the list, in one
+        # transaction, and the calls after them follow in list order. Performing strictly in list
+        # order instead costs one transaction and one awaited round trip per status update, because
+        # the core interleaves PersistTask and Acknowledge update by update: a burst of 600 updates
+        # held the reactor (and every offer that arrived meanwhile) for seconds.
+        # A large turn goes in segments of about PERSIST_CHUNK records: each segment's records are
+        # stored, then the calls that follow them are sent, while later records are still to be
+        # stored. The core puts each Accept right behind its own tasks' records, so a decision of
+        # 10,000 launches sends its first ACCEPTs after storing 2,000 records, not 10,000, and the
+        # master works on them while Gantry stores the rest.
+        persists: list[Persist] = []
+        calls: list[MesosCall] = []
+        for effect in effects:
+            if isinstance(effect, Persist):
+                if calls and len(persists) >= PERSIST_CHUNK:
+                    await self._persist(persists)
+                    await self._send_calls(calls)
+                    persists, calls = [], []
+                persists.append(effect)
+            else:
+                calls.append(effect)
         if persists:
             await self._persist(persists)
-        calls = [e for e in effects if not isinstance(e, Persist)]
         if calls:
             await self._send_calls(calls)
 

@@ -701,13 +701,19 @@ class SchedulerState:
             refuse = self.config.refuse_seconds_busy
         else:
             refuse = self._idle_refuse(ev.now)
-        accepts = self._launch_all(placement, refuse, ev.now, out)
-        self._launch_budget -= sum(len(accept.launches) for accept in accepts)
-        out.extend(accepts)
-        answered = {offer_id for accept in accepts for offer_id in accept.offer_ids}
+        counters, groups = self._launch_all(placement, refuse, ev.now)
+        self._launch_budget -= sum(len(accept.launches) for _, accept in groups)
+        answered = {offer_id for _, accept in groups for offer_id in accept.offer_ids}
         unused = tuple(o.offer_id for o in ev.offers if o.offer_id not in answered)
+        # The DECLINE first (it waits for nothing), then the counters, then agent by agent each
+        # Accept right behind its own tasks' records: a driver that stores effects in chunks can
+        # send the first Accepts while it is still storing the later ones.
         if unused:
             out.append(Decline(unused, refuse))
+        out.extend(counters)
+        for persists, accept in groups:
+            out.extend(persists)
+            out.append(accept)
         self._note_queue(apps, placement)
 
     def _idle_refuse(self, now: float) -> float:
@@ -744,27 +750,31 @@ class SchedulerState:
                 running.append(RunningTask(app_id, record.agent_id, record.hostname or hostname, attributes))
         return running
 
-    def _launch_all(self, placement: Placement, refuse: float, now: float, out: list[Effect]) -> list[Accept]:
-        """Turn placed instances into TaskLaunches. Their records and the advanced task counters are
-        persisted (appended to `out`) before the Accepts, which the caller appends afterwards."""
-        accepts: list[Accept] = []
+    def _launch_all(self, placement: Placement, refuse: float, now: float) \
+            -> tuple[list[Effect], list[tuple[list[Effect], Accept]]]:
+        """Turn placed instances into TaskLaunches: the advanced task counters to persist before any
+        Accept, and per agent the records to persist before its Accept, with that Accept."""
+        groups: list[tuple[list[Effect], Accept]] = []
         used: dict[str, set[int]] = {}  # app id -> indices into app.pending that were placed
         for launch in placement.launches:
-            tasks = []
+            tasks: list[TaskLaunch] = []
+            persists: list[Effect] = []
             for group in launch.groups:
                 app = self._apps[group.app_id]
                 indices = used.setdefault(group.app_id, set())
                 for placed in group.tasks():
                     indices.add(placed.index)
                     tasks.append(self._launch(app, app.pending[placed.index], launch.hostname, launch.role,
-                                              placed.agent_id, placed.resources, placed.host_ports, now, out))
-            accepts.append(Accept(launch.agent_id, launch.offer_ids, tuple(tasks), refuse))
+                                              placed.agent_id, placed.resources, placed.host_ports, now,
+                                              persists))
+            groups.append((persists, Accept(launch.agent_id, launch.offer_ids, tuple(tasks), refuse)))
+        counters: list[Effect] = []
         for app_id in sorted(used):
             app = self._apps[app_id]
-            out.append(PersistTaskCounter(app_id, self._counters[app_id]))
+            counters.append(PersistTaskCounter(app_id, self._counters[app_id]))
             left = [slot for i, slot in enumerate(app.pending) if i not in used[app_id]]
             self._set_pending(app_id, app, left, now)
-        return accepts
+        return counters, groups
 
     def _launch(self, app: _App, slot: int, hostname: str, role: str, agent_id: str, resources: Resources,
                 ports: tuple[int, ...], now: float, out: list[Effect]) -> TaskLaunch:

@@ -1,22 +1,28 @@
-"""The driver's inbox: offers are handled ahead of a backlog of status updates, never ahead of
-anything else (so they are always handled on the subscription that brought them)."""
+"""The driver's turn: offers are handled ahead of a backlog of status updates, never ahead of
+anything else (so they are always handled on the subscription that brought them); a large decision
+is stored in segments, each ACCEPT sent once its own tasks' records are durable."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 
-from framework.core.effects import Effect
-from framework.core.events import Disconnected, Event, OffersReceived, StatusUpdated, TaskState
+import pytest
+
+from framework.core.effects import Accept, Effect
+from framework.core.events import Disconnected, Event, OffersReceived, StatusUpdated, Subscribed, TaskState
 from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
+from framework.core.spec import validate_app
 from framework.driver import MAX_BATCH, Driver
 from framework.logging import build_logger
 from framework.metrics import build_metrics
 from framework.settings import LogFormat, LogLevel
 from framework.state.aio import AsyncStore
+from framework.state.records import Change, PutTask
 from framework.state.sqlite import SqliteStore
 
 
@@ -75,3 +81,82 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
     assert [e for turn in state.turns for e in turn if not isinstance(e, StatusUpdated)] == [
         first, queued[backlog + 1], second,
     ]  # fmt: skip
+
+
+class _RecordingClient:
+    """A subscribed client that answers every call at once and logs it after the store's writes."""
+
+    def __init__(self, log: list[tuple[str, object]]) -> None:
+        self.framework_id: str | None = "fw-1"
+        self.master_url: str | None = "http://master.example:5050"
+        self.reconnects = 0
+        self._log = log
+
+    @property
+    def subscribed(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def submit(self, effect: object) -> asyncio.Future[None]:
+        self._log.append(("call", effect))
+        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        answer.set_result(None)
+        return answer
+
+
+async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_records(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 launches on 10 agents, stored in segments of about 25 records: every ACCEPT goes out
+    # after its own tasks' records are durable, and the first ones before the last records are.
+    monkeypatch.setattr("framework.driver.PERSIST_CHUNK", 25)
+    log: list[tuple[str, object]] = []
+    state = SchedulerState()
+    store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+    real_apply = store.apply
+
+    async def logged_apply(changes: Sequence[Change]) -> None:
+        await real_apply(changes)
+        log.append(("stored", {c.record.task_id for c in changes if isinstance(c, PutTask)}))
+
+    monkeypatch.setattr(store, "apply", logged_apply)
+    try:
+        driver = Driver(
+            state, store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
+            framework_name="gantry", embedded_cluster=False,
+        )  # fmt: skip
+        driver.attach(_RecordingClient(log))
+        running = asyncio.create_task(driver.run())
+        await asyncio.sleep(0)  # the reactor starts: API writes are accepted from now on
+        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 0.4, "mem": 64, "instances": 100})
+        await driver.submit_app(spec, create_only=True)
+        offers = tuple(
+            Offer(f"offer-{i}", f"agent-{i}", f"agent-{i}.example", "*", Resources.of(cpus=4, mem=4096))
+            for i in range(10)
+        )
+        await driver.on_event(OffersReceived(1.0, offers))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if sum(1 for kind, call in log if kind == "call" and isinstance(call, Accept)) == 10:
+                break
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    finally:
+        await store.close()
+    stored: set[str] = set()
+    accepts_before_last_store = 0
+    last_store = max(i for i, (kind, _) in enumerate(log) if kind == "stored")
+    for i, (kind, item) in enumerate(log):
+        if kind == "stored":
+            assert isinstance(item, set)
+            stored |= item
+        elif isinstance(item, Accept):
+            assert {t.task_id for t in item.launches} <= stored, "an ACCEPT went out before its records"
+            accepts_before_last_store += i < last_store
+    assert len(stored) == 100
+    assert accepts_before_last_store > 0

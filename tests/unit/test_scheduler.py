@@ -259,14 +259,25 @@ def test_the_launch_budget_is_shared_by_the_apps_and_by_every_offer_event_of_one
 
 
 def test_persist_task_and_counter_before_accept() -> None:
+    # Every Accept comes after the counter and its own tasks' records, agent by agent (so a driver
+    # storing in chunks can send early Accepts while it stores the later ones); the DECLINE first.
     sim = Sim()
     sim.subscribe()
-    sim.submit(instances=2)
-    effects = sim.offers(sim.offer("a1"))
-    first_accept = next(i for i, e in enumerate(effects) if isinstance(e, Accept))
-    persisted = {e.record.task_id for e in effects[:first_accept] if isinstance(e, PersistTask)}
-    assert persisted == {t.task_id for t in launches(effects)}
-    assert PersistTaskCounter(APP, 2) in effects[:first_accept]
+    sim.submit(instances=6)
+    effects = sim.offers(sim.offer("a1"), sim.offer("a2"), sim.offer("a3", cpus=0.5))
+    assert isinstance(effects[0], Decline) and effects[0].offer_ids == ("offer-3",)
+    assert effects[1] == PersistTaskCounter(APP, 6)
+    seen: set[str] = set()
+    for i, effect in enumerate(effects):
+        if isinstance(effect, PersistTask):
+            seen.add(effect.record.task_id)
+        elif isinstance(effect, Accept):
+            assert {t.task_id for t in effect.launches} <= seen
+            previous = next(j for j in range(i - 1, -1, -1) if not isinstance(effects[j], PersistTask))
+            assert {e.record.task_id for e in effects[previous + 1 : i] if isinstance(e, PersistTask)} == {
+                t.task_id for t in effect.launches
+            }
+    assert len(only(effects, Accept)) == 2
     assert all(e.record.state is TaskState.STAGING for e in only(effects, PersistTask))
 
 
