@@ -18,8 +18,9 @@ Policies (docs/app-spec.md describes them for users):
   backed-off work waits, until the earliest backoff ends (clamped to [busy, idle]).
 - One `handle` call launches at most `max_launches_per_decision` tasks, shared fairly between the
   waiting apps (budget.py): storing and sending 100,000 launches takes seconds, and every offer must
-  be answered inside its allocation interval. When the cap cut a round short, the offers it leaves
-  unused are declined with no filter, so they come back at the next allocation.
+  be answered inside its allocation interval. When the cap cut a round short, twice as many of the
+  offers it leaves unused as it launched on agents are declined with no filter, so they come back at
+  the next allocation; the rest get `refuse_seconds_busy`.
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
   becomes launchable, at most once per `revive_min_interval_seconds` (a later one waits for a Tick).
 - Unreachable policy (PARTITION_AWARE): an UNREACHABLE task keeps its slot for
@@ -210,6 +211,7 @@ class SchedulerState:
         # dropped when a tick reaches them: a task never returns to STAGING.
         self._staging_since: dict[str, float] = {}
         self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
+        self._quick_declines = 0  # capped-out offers this handle() call may still decline unfiltered
 
     @classmethod
     def restore(
@@ -264,6 +266,7 @@ class SchedulerState:
         out: list[Effect] = []
         now = 0.0
         self._launch_budget = self.config.max_launches_per_decision
+        self._quick_declines = 0
         for event in events:
             now = event.now
             match event:
@@ -693,7 +696,8 @@ class SchedulerState:
         allotted = share(self._launch_budget, wanted)
         demands = [self._demand(app, n) for (_, app), n in zip(apps, allotted, strict=True) if n > 0]
         placement = place(demands, ev.offers, self._running(apps), policy=self.config.policy)
-        if allotted != wanted:
+        capped = allotted != wanted
+        if capped:
             refuse = 0.0  # the cap, not the offers, left work waiting: offer them again next round
         elif placement.unplaced:
             # Short filter while work is left unplaced (capacity or constraint counts may change
@@ -708,13 +712,28 @@ class SchedulerState:
         # The DECLINE first (it waits for nothing), then the counters, then agent by agent each
         # Accept right behind its own tasks' records: a driver that stores effects in chunks can
         # send the first Accepts while it is still storing the later ones.
-        if unused:
+        if capped:
+            self._quick_declines += 2 * len(groups)
+            out.extend(self._decline_capped(unused))
+        elif unused:
             out.append(Decline(unused, refuse))
         out.extend(counters)
         for persists, accept in groups:
             out.extend(persists)
             out.append(accept)
         self._note_queue(apps, placement)
+
+    def _decline_capped(self, unused: tuple[str, ...]) -> list[Decline]:
+        """Decline offers the launch cap left unused: enough of them (twice the agents this decision
+        launched on) with no filter, so the next round has agents to fill; the rest with the busy
+        filter. Re-offering all of a large idle cluster every second would cost the master and
+        Gantry more than the launches (10,000 offers a round for 1,000 agents used)."""
+        quick, later = unused[: self._quick_declines], unused[self._quick_declines :]
+        self._quick_declines -= len(quick)
+        declines = [Decline(quick, 0.0)] if quick else []
+        if later:
+            declines.append(Decline(later, self.config.refuse_seconds_busy))
+        return declines
 
     def _idle_refuse(self, now: float) -> float:
         """Long, unless backed-off work is waiting: then until its backoff ends (within bounds)."""
