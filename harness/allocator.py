@@ -93,6 +93,10 @@ class Allocator:
         self._filters: dict[tuple[str, str], dict[str, list[_Filter]]] = {}
         # Insertion-ordered set of agents whose free resources are worth offering.
         self._offerable: dict[str, None] = {}
+        # Offerable agents that every candidate has filtered: agent -> until when (see allocate).
+        self._skip: dict[str, float] = {}
+        self._skip_key: tuple[tuple[tuple[str, str], ...], int] = ((), 0)
+        self._filters_epoch = 0  # bumped whenever filters are removed before they expire
         self._cluster_total: dict[str, int] = {}
 
     # -- agents ---------------------------------------------------------------------------------
@@ -118,6 +122,7 @@ class Allocator:
         for k, v in agent.total.scalars.items():
             self._cluster_total[k] -= v
         self._offerable.pop(agent_id, None)
+        self._skip.pop(agent_id, None)
         for per_agent in self._filters.values():
             per_agent.pop(agent_id, None)
 
@@ -227,17 +232,33 @@ class Allocator:
         ]
         if not candidates or not self._offerable:
             return []
+        # Agents every candidate has filtered are skipped until the earliest of those filters runs
+        # out, without looking at them again: valid while the candidates and the filters stay as
+        # they were (else forget them all) and the agent's free resources do not change (_refresh).
+        skip_key = (tuple(candidates), self._filters_epoch)
+        if skip_key != self._skip_key:
+            self._skip.clear()
+            self._skip_key = skip_key
+        skip = self._skip
+        now = self._clock.monotonic()
         shares = {c: self._share(c) for c in candidates}
         out: list[Allocation] = []
         for agent_id in list(self._offerable):
+            until = skip.get(agent_id)
+            if until is not None and now < until:
+                continue
             agent = self._agents[agent_id]
             free = agent.free
             choice = None
+            filtered_until = float("inf")
             for cand in sorted(candidates, key=shares.__getitem__) if len(candidates) > 1 else candidates:
-                if not self._is_filtered((cand[0], cand[1], agent_id), free):
+                expires = self._filtered_until((cand[0], cand[1], agent_id), free)
+                if expires is None:
                     choice = cand
                     break
+                filtered_until = min(filtered_until, expires)
             if choice is None:
+                skip[agent_id] = filtered_until
                 continue
             fid, role = choice
             agent.allocated = agent.total
@@ -251,6 +272,7 @@ class Allocator:
     # -- internals ------------------------------------------------------------------------------
 
     def _refresh(self, agent_id: str, agent: _Agent) -> None:
+        self._skip.pop(agent_id, None)  # its free resources changed: filters must be looked at again
         if agent.free.allocatable():
             self._offerable[agent_id] = None
         else:
@@ -258,29 +280,35 @@ class Allocator:
 
     def _clear_filters(self, framework_id: str, role: str) -> None:
         self._filters.pop((framework_id, role), None)
+        self._filters_epoch += 1
 
     def _is_filtered(self, key: tuple[str, str, str], free: Resources) -> bool:
+        return self._filtered_until(key, free) is not None
+
+    def _filtered_until(self, key: tuple[str, str, str], free: Resources) -> float | None:
+        """None if not filtered; else until when (the last-expiring filter that covers `free`)."""
         per_agent = self._filters.get((key[0], key[1]))
         if not per_agent:
-            return False
+            return None
         filters = per_agent.get(key[2])
         if not filters:
-            return False
+            return None
         now = self._clock.monotonic()
-        # One pass (every offerable agent is looked at each cycle): expired filters are dropped.
-        filtered = expired = False
+        # One pass: expired filters are dropped as they are met.
+        until: float | None = None
+        expired = False
         for f in filters:
             if f.expires <= now:
                 expired = True
-            elif not filtered and f.refused.contains(free):
-                filtered = True
+            elif (until is None or f.expires > until) and f.refused.contains(free):
+                until = f.expires
         if expired:
             live = [f for f in filters if f.expires > now]
             if live:
                 per_agent[key[2]] = live
             else:
                 del per_agent[key[2]]
-        return filtered
+        return until
 
     def _track(self, framework_id: str, role: str, resources: Resources, sign: int) -> None:
         fw = self._frameworks.get(framework_id)

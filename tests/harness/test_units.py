@@ -116,6 +116,28 @@ def test_filter_applies_only_while_free_is_a_subset_of_what_was_refused() -> Non
     assert again.resources == offer.resources
 
 
+def test_filtered_agents_skipped_until_a_filter_expires_or_anything_changes() -> None:
+    """Agents every candidate has filtered are remembered between cycles; each way out still works."""
+    allocator, clock = allocator_with(3)
+    allocator.add_framework("f", ["*"], [], active=True)
+    offers = {o.agent_id: o for o in allocator.allocate()}
+    for agent_id, seconds in (("a0", 10.0), ("a1", 20.0), ("a2", 30.0)):
+        allocator.recover("f", "*", agent_id, offers[agent_id].resources, seconds, install_filter=True)
+    for _ in range(3):  # cycles while everything is filtered
+        assert allocator.allocate() == []
+        clock.advance(1)
+    clock.advance(7)  # t = 10: a0's filter is over
+    assert [o.agent_id for o in allocator.allocate()] == ["a0"]
+    allocator.add_framework("g", ["*"], [], active=True)  # a new candidate: a1 and a2 are not filtered for g
+    assert sorted(o.framework_id for o in allocator.allocate()) == ["g", "g"]
+    for agent_id in ("a1", "a2"):  # g declines them for longer than f's filters last
+        allocator.recover("g", "*", agent_id, offers[agent_id].resources, 100.0, install_filter=True)
+    assert allocator.allocate() == []
+    assert allocator.allocate() == []
+    allocator.revive("f", ["*"])  # f's filters cleared: offered to f at once
+    assert sorted((o.framework_id, o.agent_id) for o in allocator.allocate()) == [("f", "a1"), ("f", "a2")]
+
+
 def test_suppress_revive_and_inactive_frameworks() -> None:
     allocator, _ = allocator_with(1)
     allocator.add_framework("f", ["a", "b"], ["a"], active=True)
