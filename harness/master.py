@@ -11,8 +11,9 @@ Theory of operation:
   `check_caller` + `dispatch`. Everything here is synchronous and runs on the injected Clock.
 - Events go to a framework through its `EventSink` (the open subscription response). A framework
   without one is disconnected: events for it are dropped, as the real master drops them.
-- Agents are separate actors: messages in both directions are delivered asynchronously
-  (`clock.call_later(0, ...)`), so no call re-enters the master while it is mid-operation.
+- Agents are separate actors: messages in both directions are delivered asynchronously, in
+  order, through the master's mailbox (`deliver`), so no call re-enters the master while it is
+  mid-operation.
 - Offers come from the Allocator every allocation interval, or soon after something that may
   create them (a subscription, REVIVE, resources coming back).
 
