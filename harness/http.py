@@ -317,46 +317,22 @@ class HttpConnection(asyncio.Protocol):
             return None
         if end - pos > MAX_HEAD:
             raise BadRequest(431, "Request header fields too large")
-        lines = buffer[pos:end].decode("latin-1").split("\r\n")
+        raw = bytes(buffer[pos:end])
         self._pos = end + 4
-        request = _request_line(lines[0])
-        headers = request.headers
-        lengths: list[str] = []
-        for line in lines[1:]:
-            # A client repeats the same few field lines on every call; each is checked once.
-            field = _FIELDS.get(line)
-            if field is None:
-                field = _field(line)
-            key, value = field
-            if key == "content-length":
-                lengths.append(value)
-            if key not in headers:
-                headers[key] = value
-        return _Pending(request, _keep_alive(request), self._body_length(headers, lengths, request.version))
-
-    def _body_length(self, headers: dict[str, str], lengths: list[str], version: str) -> int:
-        coding = headers.get("transfer-encoding")
-        if coding is not None:
-            if lengths:
-                raise BadRequest(400, "Transfer-Encoding and Content-Length must not both be present")
-            codings = [c.strip().lower() for c in coding.split(",")]
-            if version == "1.0" or codings[-1] != "chunked" or len(codings) > 1:
-                raise BadRequest(400, f"Unsupported Transfer-Encoding: {coding!r}")
-            return -1
-        if not lengths:
-            return 0
-        if len(lengths) == 1 and lengths[0].isdigit():
-            value = lengths[0]
-        else:
-            values = {v.strip() for v in ",".join(lengths).split(",")}
-            if len(values) != 1 or not (value := values.pop()).isdigit():
-                raise BadRequest(400, f"Invalid Content-Length: {', '.join(lengths)!r}")
-        length = int(value)
+        # A client sends the same few heads over and over (only Content-Length varies between its
+        # calls): each distinct head is parsed and checked once and remembered (bounded).
+        head = _HEADS.get(raw)
+        if head is None:
+            head = _parse_head(raw)
+            if len(_HEADS) >= _MEMO_SIZE:
+                _HEADS.clear()
+            _HEADS[raw] = head
+        method, target, path, version, headers, keep_alive, length = head
         if length > self._max_body:
             raise BadRequest(
                 413, f"Maximum request body size {self._max_body} exceeded, actual body size {length}"
             )
-        return length
+        return _Pending(Request(method, target, path, version, dict(headers)), keep_alive, length)
 
     def _read_chunked(self, pending: _Pending) -> bool:
         """Consume chunks from the buffer; True once the last chunk and trailers are in."""
@@ -475,8 +451,56 @@ class _StreamChannel:
 
 
 _MEMO_SIZE = 1024
+# method, target, path, version, header fields, keep-alive, body length (-1: chunked)
+_Head = tuple[str, str, str, str, dict[str, str], bool, int]
+_HEADS: dict[bytes, _Head] = {}
 _FIELDS: dict[str, tuple[str, str]] = {}  # field line -> (lower-case name, value)
-_REQUEST_LINES: dict[str, tuple[str, str, str, str]] = {}  # line -> method, target, path, version
+
+
+def _parse_head(raw: bytes) -> _Head:
+    """The request line and header fields (without the blank line); BadRequest if malformed."""
+    lines = raw.decode("latin-1").split("\r\n")
+    method, target, path, version = _request_line(lines[0])
+    headers: dict[str, str] = {}
+    lengths: list[str] = []
+    for line in lines[1:]:
+        field = _FIELDS.get(line)
+        if field is None:
+            field = _field(line)
+        key, value = field
+        if key == "content-length":
+            lengths.append(value)
+        if key not in headers:
+            headers[key] = value
+    return (
+        method,
+        target,
+        path,
+        version,
+        headers,
+        _keep_alive(headers, version),
+        _body_length(headers, lengths, version),
+    )
+
+
+def _body_length(headers: dict[str, str], lengths: list[str], version: str) -> int:
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if lengths:
+            raise BadRequest(400, "Transfer-Encoding and Content-Length must not both be present")
+        codings = [c.strip().lower() for c in coding.split(",")]
+        if version == "1.0" or codings[-1] != "chunked" or len(codings) > 1:
+            raise BadRequest(400, f"Unsupported Transfer-Encoding: {coding!r}")
+        return -1
+    if not lengths:
+        return 0
+    if len(lengths) == 1 and lengths[0].isdigit():
+        value = lengths[0]
+    else:
+        values = {v.strip() for v in ",".join(lengths).split(",")}
+        if len(values) != 1 or not (value := values.pop()).isdigit():
+            raise BadRequest(400, f"Invalid Content-Length: {', '.join(lengths)!r}")
+    return int(value)
 
 
 def _field(line: str) -> tuple[str, str]:
@@ -490,18 +514,7 @@ def _field(line: str) -> tuple[str, str]:
     return field
 
 
-def _request_line(line: str) -> Request:
-    known = _REQUEST_LINES.get(line)
-    if known is None:
-        known = _parse_request_line(line)
-        if len(_REQUEST_LINES) >= _MEMO_SIZE:
-            _REQUEST_LINES.clear()
-        _REQUEST_LINES[line] = known
-    method, target, path, version = known
-    return Request(method, target, path, version, {})
-
-
-def _parse_request_line(line: str) -> tuple[str, str, str, str]:
+def _request_line(line: str) -> tuple[str, str, str, str]:
     parts = line.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise BadRequest(400, f"Invalid request line: {line[:80]!r}")
@@ -523,10 +536,10 @@ def _parse_request_line(line: str) -> tuple[str, str, str, str]:
     return method, target, path, protocol[5:]
 
 
-def _keep_alive(request: Request) -> bool:
-    tokens = request.headers.get("connection")
+def _keep_alive(headers: dict[str, str], version: str) -> bool:
+    tokens = headers.get("connection")
     options = {t.strip().lower() for t in tokens.split(",")} if tokens else set()
-    if request.version == "1.0":
+    if version == "1.0":
         return "keep-alive" in options
     return "close" not in options
 
