@@ -18,8 +18,9 @@ and a class of per-instance shape (x_c, x_m) lowers them by `x_c - lo * x_m` and
 below zero, unless filling the agent with that class would strand little: less than `GAMMA` of the
 agent's free capacity, which is what keeping the room costs if nothing comes to use it. Measured
 (docs/placement.md): Mesos' mix online goes from 11-13% above the lower bound to 2-4%; uniform,
-heavy-tail, Azure and churn gain or stay equal; with a stricter rule (GAMMA 0.55 and up) 100-agent
-Mesos-mix keeps its 13%, with a looser one (0.45) a 100-agent Azure run needs one more agent.
+heavy-tail, Azure and churn gain or stay equal. GAMMA has little room on 100-agent clusters: from 0.52
+up, 100-agent Mesos-mix is 6-11% above the bound; at 0.45 and below, a 100-agent uniform run needs
+one more agent.
 
 The rule applies only when some offered agent is partly used (the caller passes the running usage):
 with no work placed yet there is nothing the room would be kept for, and offline packing (every task
@@ -28,7 +29,8 @@ at once) is unchanged.
 Callers: `framework.core.placement.balanced` (slice cap, per-search count cap, `allows`) and
 `framework.core.placement.classes.ClassIndex.pick` (the per-class test).
 
-Must not: mutate anything, or depend on anything but its inputs (no clock, no randomness).
+Must not: touch agents, plans or counts (it only sets the classes' leans and its own slack, and
+answers questions), or depend on anything but its inputs (no clock, no randomness).
 """
 
 from __future__ import annotations
