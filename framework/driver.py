@@ -336,26 +336,32 @@ class Driver:
         # order instead costs one transaction and one awaited round trip per status update, because
         # the core interleaves PersistTask and Acknowledge update by update: a burst of 600 updates
         # held the reactor (and every offer that arrived meanwhile) for seconds.
-        # A large turn goes in segments of about PERSIST_CHUNK records: each segment's records are
-        # stored, then the calls that follow them are sent, while later records are still to be
-        # stored. The core puts each Accept right behind its own tasks' records, so a decision of
+        # A large turn goes in segments of about PERSIST_CHUNK records (_segments). A segment's calls
+        # are sent once its records are stored, while the store thread already writes the next
+        # segment's: the core puts each Accept right behind its own tasks' records, so a decision of
         # 10,000 launches sends its first ACCEPTs after storing 2,000 records, not 10,000, and the
-        # master works on them while Gantry stores the rest.
-        persists: list[Persist] = []
-        calls: list[MesosCall] = []
-        for effect in effects:
-            if isinstance(effect, Persist):
-                if calls and len(persists) >= PERSIST_CHUNK:
-                    await self._persist(persists)
+        # master works on them while Gantry encodes and stores the rest.
+        segments = _segments(effects)
+        storing = self._start_persist(segments[0][0])
+        try:
+            for index, (_, calls) in enumerate(segments):
+                if storing is not None:
+                    await storing
+                storing = None
+                if index + 1 < len(segments):
+                    storing = self._start_persist(segments[index + 1][0])
+                if calls:
                     await self._send_calls(calls)
-                    persists, calls = [], []
-                persists.append(effect)
-            else:
-                calls.append(effect)
-        if persists:
-            await self._persist(persists)
-        if calls:
-            await self._send_calls(calls)
+        finally:
+            # Only reached with a write still pending when the turn is failing or cancelled: the
+            # write itself still ends on the store's thread; its outcome yields to the turn's error.
+            if storing is not None and not storing.done():
+                storing.cancel()
+            elif storing is not None and not storing.cancelled():
+                storing.exception()
+
+    def _start_persist(self, persists: list[Persist]) -> asyncio.Task[None] | None:
+        return asyncio.create_task(self._persist(persists)) if persists else None
 
     async def _persist(self, effects: list[Persist]) -> None:
         try:
@@ -609,6 +615,23 @@ class Driver:
             "scheduler_running", self._running and self._failed is None, self._failed
         )
         return Readiness((subscribed, store, driver))
+
+
+def _segments(effects: Sequence[Effect]) -> list[tuple[list[Persist], list[MesosCall]]]:
+    """Cut a turn's effects into (records to store, calls to send once they are stored) segments:
+    a new segment starts at a Persist that follows calls, once PERSIST_CHUNK records are gathered."""
+    persists: list[Persist] = []
+    calls: list[MesosCall] = []
+    segments = [(persists, calls)]
+    for effect in effects:
+        if isinstance(effect, Persist):
+            if calls and len(persists) >= PERSIST_CHUNK:
+                persists, calls = [], []
+                segments.append((persists, calls))
+            persists.append(effect)
+        else:
+            calls.append(effect)
+    return segments
 
 
 def _not_subscribed_reason(client: CallSender | None) -> str:
