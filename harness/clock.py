@@ -110,6 +110,44 @@ class LoopClock:
             self._on_error(exc)
 
 
+class FixedDelay:
+    """Runs `fire(key)` `delay` seconds after each `add(key)`, with one clock timer at a time.
+
+    For many timers of one fixed delay (every offer's timeout, every offer's hoarding deadline):
+    their deadlines come in the order they were added, so a FIFO and one timer for its head do
+    the work of a timer each. Nothing is cancelled one by one: `fire` ignores keys that no longer
+    matter (an offer answered meanwhile).
+    """
+
+    def __init__(self, clock: Clock, delay: float, fire: Callable[[str], None]) -> None:
+        self._clock = clock
+        self._delay = delay
+        self._fire = fire
+        self._queue: deque[tuple[float, str]] = deque()
+        self._timer: Timer | None = None
+
+    def add(self, key: str) -> None:
+        self._queue.append((self._clock.monotonic() + self._delay, key))
+        if self._timer is None:
+            self._timer = self._clock.call_later(self._delay, self._expire)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+    def _expire(self) -> None:
+        self._timer = None
+        queue = self._queue
+        now = self._clock.monotonic()
+        # A hair of tolerance: a timer may fire a float rounding early.
+        while queue and queue[0][0] - now <= 1e-6:
+            self._fire(queue.popleft()[1])
+        if queue and self._timer is None:
+            self._timer = self._clock.call_later(queue[0][0] - now, self._expire)
+
+
 class _Entry:
     __slots__ = ("callback", "cancelled", "clock")
 

@@ -34,7 +34,7 @@ from typing import Protocol
 from harness import codec
 from harness.agent import Agent, TaskSnapshot
 from harness.allocator import Allocator
-from harness.clock import Clock, Timer
+from harness.clock import Clock, FixedDelay, Timer
 from harness.codec import OfferView, OutEvent
 from harness.ledger import Ledger
 from harness.model import (
@@ -133,7 +133,6 @@ class Offer:
     agent_id: str
     role: str
     resources: Resources
-    timers: list[Timer] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -198,6 +197,17 @@ class Master:
         self._mail_scheduled = False
         self._host, self._port = host, port
         self.info = self._master_info(host, port, hostname)
+        # Every offer's timeout and hoarding deadline: one fixed delay each, so one timer each.
+        self._offer_timeouts = (
+            FixedDelay(clock, config.offer_timeout, self._expired)
+            if config.offer_timeout is not None
+            else None
+        )
+        hoard_intervals = config.offer_hoard_intervals
+        self._hoard_limit = (hoard_intervals or 0) * config.allocation_interval
+        self._offer_hoarding = (
+            FixedDelay(clock, self._hoard_limit, self._hoarded) if hoard_intervals is not None else None
+        )
         self._allocation_timer = clock.call_later(config.allocation_interval, self._periodic_allocation)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -283,9 +293,9 @@ class Master:
             if fw.sink is not None:
                 sink, fw.sink = fw.sink, None
                 sink.abort()
-        for offer in self.offers.values():
-            for timer in offer.timers:
-                timer.cancel()
+        for deadlines in (self._offer_timeouts, self._offer_hoarding):
+            if deadlines is not None:
+                deadlines.cancel()
         for state in self.agents.values():
             if state.agent.master is self._link:
                 state.agent.disconnect()
@@ -594,21 +604,19 @@ class Master:
         self.offers[offer_id] = offer
         fw.offers.add(offer_id)
         state.offers.add(offer_id)
-        if self.config.offer_timeout is not None:
-            offer.timers.append(
-                self.clock.call_later(self.config.offer_timeout, partial(self._expired, offer_id))
-            )
-        if self.config.offer_hoard_intervals is not None:
-            limit = self.config.offer_hoard_intervals * self.config.allocation_interval
-            offer.timers.append(self.clock.call_later(limit, partial(self._hoarded, offer_id, limit)))
+        if self._offer_timeouts is not None:
+            self._offer_timeouts.add(offer_id)
+        if self._offer_hoarding is not None:
+            self._offer_hoarding.add(offer_id)
         return offer
 
     def _expired(self, offer_id: str) -> None:
-        self.rescind(offer_id)
+        self.rescind(offer_id)  # no-op for an offer answered meanwhile (ids are never reused)
 
-    def _hoarded(self, offer_id: str, limit: float) -> None:
+    def _hoarded(self, offer_id: str) -> None:
         offer = self.offers.get(offer_id)
         if offer is not None:
+            limit = self._hoard_limit
             self.ledger.violation(
                 f"framework {offer.framework_id} left offer {offer_id} unanswered for more than {limit:g} s"
             )
@@ -626,8 +634,6 @@ class Master:
         offer = self.offers.pop(offer_id, None)
         if offer is None:
             return None
-        for timer in offer.timers:
-            timer.cancel()
         fw = self.frameworks.get(offer.framework_id)
         if fw is not None:
             fw.offers.discard(offer_id)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from harness import codec
 from harness.agent import Agent
 from harness.allocator import Allocator
-from harness.clock import ManualClock
+from harness.clock import FixedDelay, ManualClock
 from harness.cluster import ClusterSpecError, expand, parse_attributes
 from harness.model import (
     TERMINAL,
@@ -159,6 +159,23 @@ def test_tiny_leftovers_are_not_offered() -> None:
     allocator.add_agent("a", Resources.of({"cpus": 0.005, "mem": 31, "disk": 100}))
     allocator.add_framework("f", ["*"], [], active=True)
     assert allocator.allocate() == []
+
+
+def test_fixed_delay_fires_each_key_at_its_own_deadline_with_one_timer() -> None:
+    clock = ManualClock()
+    fired: list[tuple[int, str]] = []
+    delays = FixedDelay(clock, 5.0, lambda key: fired.append((round(clock.monotonic() - 1000), key)))
+    delays.add("a")
+    clock.advance(2)
+    delays.add("b")
+    delays.add("c")
+    clock.advance(10)
+    assert fired == [(5, "a"), (7, "b"), (7, "c")]
+    assert clock.pending() == 0  # no timer left once the queue is empty
+    delays.add("d")
+    delays.cancel()
+    clock.advance(10)
+    assert fired[-1] == (7, "c") and clock.pending() == 0
 
 
 # -- status update manager -------------------------------------------------------------------------
