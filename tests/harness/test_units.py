@@ -489,6 +489,55 @@ def test_update_fast_paths_equal_the_protobuf_rendering(status: Status) -> None:
     assert event.payload(codec.Encoding.JSON) == jsoncodec.dumps(reference)
 
 
+_text = st.text(max_size=300)  # long enough for multi-byte lengths
+_optional_text = st.none() | _text
+
+
+@given(
+    task_id=_text,
+    state=st.sampled_from(list(TaskState)),
+    source=st.sampled_from(list(Source)),
+    reason=st.none() | st.sampled_from(sorted(mesos_pb2.TaskStatus.Reason.keys())),
+    message=_optional_text,
+    agent_id=_optional_text,
+    executor_id=_optional_text,
+    timestamp=st.none() | st.floats(min_value=0, max_value=4e9),
+    uuid=st.none() | st.binary(min_size=16, max_size=16),
+    healthy=st.none() | st.booleans(),
+    unreachable_time=st.none() | st.floats(min_value=0, max_value=4e9),
+)
+def test_update_encodings_equal_the_generic_ones(
+    task_id: str,
+    state: TaskState,
+    source: Source,
+    reason: str | None,
+    message: str | None,
+    agent_id: str | None,
+    executor_id: str | None,
+    timestamp: float | None,
+    uuid: bytes | None,
+    healthy: bool | None,
+    unreachable_time: float | None,
+) -> None:
+    status = Status(
+        task_id,
+        state,
+        source,
+        reason,
+        message,
+        agent_id,
+        executor_id,
+        timestamp,
+        uuid,
+        healthy,
+        unreachable_time,
+    )
+    event = codec.update_event(status)
+    reference = event.proto()
+    assert event.payload(codec.Encoding.PROTOBUF) == reference.SerializeToString()
+    assert event.payload(codec.Encoding.JSON) == jsoncodec.dumps(reference)
+
+
 # -- cluster templates ------------------------------------------------------------------------------
 
 
