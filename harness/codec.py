@@ -25,7 +25,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from harness.model import Attribute, ExecutorKind, HealthCheckSpec, Status, TaskSpec
+from harness.model import NO_LABELS, Attribute, ExecutorKind, HealthCheckSpec, Status, TaskSpec
 from harness.resources import Resources, from_fixed, normalize_ranges, to_fixed
 from proto import jsoncodec, recordio
 from proto.mesos.v1 import mesos_pb2
@@ -727,6 +727,9 @@ def task_spec(
     max_completion = None
     if task.HasField("max_completion_time"):
         max_completion = task.max_completion_time.nanoseconds / 1e9
+    labels = (
+        {label.key: label.value for label in task.labels.labels} if task.HasField("labels") else NO_LABELS
+    )
     return TaskSpec(
         task_id=task.task_id.value,
         framework_id=framework_id,
@@ -734,7 +737,7 @@ def task_spec(
         name=task.name,
         role=role,
         resources=resources if resources is not None else resources_from_proto(task.resources, role),
-        labels={label.key: label.value for label in task.labels.labels},
+        labels=labels,
         health_check=health,
         kill_grace=kill_grace,
         max_completion_time=max_completion,

@@ -521,8 +521,11 @@ def launch_task_error(
             EMPTY,
             EMPTY,
         )
-    linux = task.container.linux_info
-    if task.HasField("container") and linux.HasField("share_cgroups") and not linux.share_cgroups:
+    if (
+        task.HasField("container")
+        and task.container.linux_info.HasField("share_cgroups")
+        and not task.container.linux_info.share_cgroups
+    ):
         return "Only tasks in a task group may have 'share_cgroups' set to 'false'", EMPTY, EMPTY
     return None, total, task_resources
 
