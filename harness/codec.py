@@ -491,18 +491,21 @@ def _resources_bytes(key: ResourcesKey, role: str, refinement: bool) -> bytes:
 
 
 def _offer_bytes(view: OfferView, refinement: bool) -> bytes:
-    o = mesos_pb2.Offer()
-    o.id.value = view.offer_id
-    o.framework_id.value = view.framework_id
-    o.agent_id.value = view.agent_id
+    # Offer fields id 1, framework_id 2, agent_id 3, executor_ids 6 and allocation_info 10 written
+    # directly (what upb would write for them), then the cached agent and resources parts.
+    parts = [
+        _id_field(b"\x0a", view.offer_id),
+        _id_field(b"\x12", view.framework_id),
+        _id_field(b"\x1a", view.agent_id),
+    ]
     for executor_id in view.executor_ids:
-        o.executor_ids.add().value = executor_id
-    o.allocation_info.role = view.role
-    return (
-        o.SerializePartialToString()
-        + _agent_bytes(view.hostname, view.port, tuple(view.attributes))
-        + _resources_bytes(_resources_key(view.resources), view.role, refinement)
-    )
+        parts.append(_id_field(b"\x32", executor_id))
+    role = view.role.encode()
+    allocation = b"\x0a" + _length(len(role)) + role
+    parts += (b"\x52", _length(len(allocation)), allocation)
+    parts.append(_agent_bytes(view.hostname, view.port, tuple(view.attributes)))
+    parts.append(_resources_bytes(_resources_key(view.resources), view.role, refinement))
+    return b"".join(parts)
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:*/ -]*")

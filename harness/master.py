@@ -576,7 +576,11 @@ class Master:
             state = self.agents[allocation.agent_id]
             offer = self._new_offer(fw, state, allocation.role, allocation.resources)
             agent = state.agent
-            executor_ids = sorted(eid for (fid, eid) in state.executors if fid == fw.framework_id)
+            executor_ids = (
+                sorted(eid for (fid, eid) in state.executors if fid == fw.framework_id)
+                if state.executors
+                else []
+            )
             per_framework.setdefault(fw.framework_id, []).append(
                 OfferView(
                     offer.offer_id,

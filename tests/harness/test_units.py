@@ -430,9 +430,10 @@ def views(refinement_roles: str = "*") -> list[codec.OfferView]:
     ]
 
 
+@pytest.mark.parametrize("role", ["web", "a-role-name-" * 20], ids=["short-role", "role-over-127-bytes"])
 @pytest.mark.parametrize("refinement", [False, True])
-def test_offers_fast_paths_equal_the_protobuf_rendering(refinement: bool) -> None:
-    event = codec.offers_event(views("web"), refinement)
+def test_offers_fast_paths_equal_the_protobuf_rendering(refinement: bool, role: str) -> None:
+    event = codec.offers_event(views(role), refinement)
     reference = event.proto()
     assert scheduler_pb2.Event.FromString(event.payload(codec.Encoding.PROTOBUF)) == reference
     assert json.loads(event.payload(codec.Encoding.JSON)) == jsoncodec.to_dict(reference)
