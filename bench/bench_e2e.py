@@ -482,8 +482,10 @@ def _section(results: list[LaunchResult], profile: dict[str, list[dict[str, Any]
     lines = [
         "## End to end (Gantry + fake master)",
         "",
-        "Gantry (production settings) against the harness in a child process over HTTP; agents of",
-        f"{AGENT_RESOURCES.split(';ports')[0]}; one app of 0.4-cpu tasks filling every agent; allocation",
+        "Gantry (production settings: at most "
+        f"{Settings().max_launches_per_decision:,} launches per decision, its collector thresholds) against",
+        "the harness in a child process over HTTP (its collector tuned as `python -m harness` does); agents",
+        f"of {AGENT_RESOURCES.split(';ports')[0]}; one app of 0.4-cpu tasks filling every agent; allocation",
         f"interval {ALLOCATION_INTERVAL:g} s; load average {load:.1f} on {os.cpu_count()} cores at start.",
         f"Targets: >= {TARGET_RATE:,.0f} tasks/s sustained at 100,000 tasks on 10,000 agents, every offer",
         f"answered inside its allocation interval; a reconciled view <= {TARGET_RESTART:g} s after a restart",
