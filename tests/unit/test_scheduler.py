@@ -216,17 +216,18 @@ def test_launch_carries_what_the_codec_needs() -> None:
 
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
     # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto one agent of 4
-    # cpus); twice as many offers as agents used are declined with no filter, so they return at the
-    # next allocation, the other 2 with the busy filter; the ACCEPT's leftovers get no filter. The
-    # next rounds launch 4, then the last 2.
+    # cpus); QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
+    # return at the next allocation, the other 2 with the busy filter; the ACCEPT's leftovers get no
+    # filter. The next rounds launch 4, then the last 2.
     sim = Sim(SchedulerConfig(max_launches_per_decision=4))
     sim.subscribe()
     sim.submit(instances=10)
     sim.at(1.0)
-    first = sim.offers(*(sim.offer(f"a{i}") for i in range(5)))
+    first = sim.offers(*(sim.offer(f"a{i}") for i in range(7)))
     assert len(launches(first)) == 4
     assert {a.refuse_seconds for a in only(first, Accept)} == {0.0}
-    soon, later = Decline(("offer-2", "offer-3"), 0.0), Decline(("offer-4", "offer-5"), 5.0)
+    soon = Decline(("offer-2", "offer-3", "offer-4", "offer-5"), 0.0)
+    later = Decline(("offer-6", "offer-7"), 5.0)
     assert only(first, Decline) == [soon, later]
     status = sim.state.app_status(APP, sim.now)
     assert status is not None and status.waiting == 6
@@ -255,7 +256,7 @@ def test_the_launch_budget_is_shared_by_the_apps_and_by_every_offer_event_of_one
     assert len(launched) == 6
     assert sorted(t.app_id for t in launched).count("/shop/api") == 2
     # The second event found the budget spent: its offers are declined with no filter, since the
-    # decision launched on two agents (up to 4 such offers).
+    # decision launched on two agents (up to 8 such offers).
     assert only(effects, Decline) == [Decline(("offer-3", "offer-4"), 0.0)]
 
 
