@@ -80,7 +80,7 @@ from framework.core.events import (
     TaskState,
     Tick,
 )
-from framework.core.model import Constraint, ConstraintOperator, Demand, Policy, RunningTask
+from framework.core.model import Constraint, ConstraintOperator, Demand, Offer, Policy, RunningTask
 from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
 from framework.core.resources import Resources
@@ -148,6 +148,19 @@ class RestoredApp:
 
 def _config_of(version: str) -> str:
     return version.rsplit(".", 1)[0]
+
+
+_Scalars = tuple[int, ...]  # cpus, mem, disk, gpus in thousandths (Resources.scalars_milli)
+
+
+def _scalars(spec: AppSpec) -> _Scalars:
+    return Resources.of(cpus=spec.cpus, mem=spec.mem, disk=spec.disk).scalars_milli()
+
+
+def _could_host(free: _Scalars, shapes: list[_Scalars]) -> bool:
+    """Whether `free` holds one instance of any of `shapes` (scalars only: a coarse test that only
+    chooses a refuse filter, never what is launched)."""
+    return any(all(f >= need for f, need in zip(free, shape, strict=True)) for shape in shapes)
 
 
 def _task_seq(task_id: str) -> int:
@@ -713,32 +726,52 @@ class SchedulerState:
         counters, groups = self._launch_all(placement, refuse, ev.now)
         self._launch_budget -= sum(len(accept.launches) for _, accept in groups)
         answered = {offer_id for _, accept in groups for offer_id in accept.offer_ids}
-        unused = tuple(o.offer_id for o in ev.offers if o.offer_id not in answered)
+        unused = tuple(o for o in ev.offers if o.offer_id not in answered)
         # The DECLINE first (it waits for nothing), then the counters, then agent by agent each
         # Accept right behind its own tasks' records: a driver that stores effects in chunks can
         # send the first Accepts while it is still storing the later ones.
         if capped:
+            shapes = [_scalars(app.spec) for _, app in apps]
+            groups = [(p, self._accept_capped(accept, ev.offers, shapes)) for p, accept in groups]
             self._quick_declines += QUICK_DECLINES_PER_AGENT * len(groups)
-            out.extend(self._decline_capped(unused))
+            out.extend(self._decline_capped(unused, shapes))
         elif unused:
-            out.append(Decline(unused, refuse))
+            out.append(Decline(tuple(o.offer_id for o in unused), refuse))
         out.extend(counters)
         for persists, accept in groups:
             out.extend(persists)
             out.append(accept)
         self._note_queue(apps, placement)
 
-    def _decline_capped(self, unused: tuple[str, ...]) -> list[Decline]:
-        """Decline offers the launch cap left unused: enough of them (QUICK_DECLINES_PER_AGENT per agent
-        this decision launched on) with no filter, so the next round has agents to fill; the rest
-        with the busy filter. Re-offering all of a large idle cluster every second would cost the master and
-        Gantry more than the launches (10,000 offers a round for 1,000 agents used)."""
-        quick, later = unused[: self._quick_declines], unused[self._quick_declines :]
+    def _decline_capped(self, unused: tuple[Offer, ...], shapes: list[_Scalars]) -> list[Decline]:
+        """Decline offers the launch cap left unused: enough of those that could host a waiting
+        instance (QUICK_DECLINES_PER_AGENT per agent this decision launched on) with no filter, so the
+        next round has agents to fill; the rest with the busy filter. Re-offering all of a large
+        idle cluster every second costs the master and Gantry more than the launches (10,000 offers
+        a round for 1,000 agents used), and an offer too small for any instance is only noise."""
+        hostable = [o.offer_id for o in unused if _could_host(o.resources.scalars_milli(), shapes)]
+        quick = hostable[: self._quick_declines]
         self._quick_declines -= len(quick)
-        declines = [Decline(quick, 0.0)] if quick else []
+        chosen = set(quick)
+        later = tuple(o.offer_id for o in unused if o.offer_id not in chosen)
+        declines = [Decline(tuple(quick), 0.0)] if quick else []
         if later:
             declines.append(Decline(later, self.config.refuse_seconds_busy))
         return declines
+
+    def _accept_capped(self, accept: Accept, offers: tuple[Offer, ...], shapes: list[_Scalars]) -> Accept:
+        """A capped decision's Accept leaves no filter on what it leaves of the agent only if that
+        could still host a waiting instance; a full agent's leftovers get the busy filter (an agent
+        whose tasks end is offered again whatever the filter: it only holds the refused resources)."""
+        ids = set(accept.offer_ids)
+        free = [sum(col) for col in zip(*(o.resources.scalars_milli() for o in offers if o.offer_id in ids),
+                                        strict=True)]
+        for launch in accept.launches:
+            for k, used in enumerate(launch.resources.scalars_milli()):
+                free[k] -= used
+        if _could_host(tuple(free), shapes):
+            return accept
+        return replace(accept, refuse_seconds=self.config.refuse_seconds_busy)
 
     def _idle_refuse(self, now: float) -> float:
         """Long, unless backed-off work is waiting: then until its backoff ends (within bounds)."""

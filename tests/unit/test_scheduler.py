@@ -217,17 +217,17 @@ def test_launch_carries_what_the_codec_needs() -> None:
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
     # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto one agent of 4
     # cpus); QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
-    # return at the next allocation, the other 2 with the busy filter; the ACCEPT's leftovers get no
-    # filter. The next rounds launch 4, then the last 2.
+    # return at the next allocation, the others with the busy filter, as is an offer too small for
+    # any instance (a7) and the full agent's leftovers. The next rounds launch 4, then the last 2.
     sim = Sim(SchedulerConfig(max_launches_per_decision=4))
     sim.subscribe()
     sim.submit(instances=10)
     sim.at(1.0)
-    first = sim.offers(*(sim.offer(f"a{i}") for i in range(7)))
+    first = sim.offers(sim.offer("a7", cpus=0.5), *(sim.offer(f"a{i}") for i in range(7)))
     assert len(launches(first)) == 4
-    assert {a.refuse_seconds for a in only(first, Accept)} == {0.0}
-    soon = Decline(("offer-2", "offer-3", "offer-4", "offer-5"), 0.0)
-    later = Decline(("offer-6", "offer-7"), 5.0)
+    assert {a.refuse_seconds for a in only(first, Accept)} == {5.0}  # a full agent: nothing left to fill
+    soon = Decline(("offer-3", "offer-4", "offer-5", "offer-6"), 0.0)
+    later = Decline(("offer-1", "offer-7", "offer-8"), 5.0)
     assert only(first, Decline) == [soon, later]
     status = sim.state.app_status(APP, sim.now)
     assert status is not None and status.waiting == 6
@@ -237,6 +237,17 @@ def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> 
     last = sim.offers(*(sim.offer(f"c{i}") for i in range(5)))
     assert len(launches(last)) == 2
     assert {d.refuse_seconds for d in only(last, Decline)} == {120.0}  # nothing left: the long filter
+
+
+def test_a_capped_accept_leaves_no_filter_only_on_leftovers_that_can_host_an_instance() -> None:
+    # 3 launches per decision on 4-cpu agents: the agent keeps 1 cpu, room for one more instance,
+    # so its leftovers come back at the next allocation instead of after the busy filter.
+    sim = Sim(SchedulerConfig(max_launches_per_decision=3))
+    sim.subscribe()
+    sim.submit(instances=10)
+    sim.at(1.0)
+    (accept,) = only(sim.offers(sim.offer("a1")), Accept)
+    assert len(accept.launches) == 3 and accept.refuse_seconds == 0.0
 
 
 def test_the_launch_budget_is_shared_by_the_apps_and_by_every_offer_event_of_one_decision() -> None:
