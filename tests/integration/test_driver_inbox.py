@@ -74,9 +74,9 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
     finally:
         await store.close()
     first_turn, second_turn = state.turns[0], state.turns[1]
-    # The first offers jump the 1,000 updates beyond the first batch; the second ones stay behind
-    # the disconnection that came before them.
-    assert first_turn == [*queued[:MAX_BATCH], first]
+    # The first offers jump all the updates queued before them, into the first turn and to its
+    # front; the second ones stay behind the disconnection that came before them.
+    assert first_turn == [first, *queued[:MAX_BATCH]]
     assert second_turn == [*queued[MAX_BATCH:backlog], *queued[backlog + 1 :]]
     assert [e for turn in state.turns for e in turn if not isinstance(e, StatusUpdated)] == [
         first, queued[backlog + 1], second,
