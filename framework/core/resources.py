@@ -89,7 +89,16 @@ def ranges_subtract(outer: tuple[PortRange, ...], inner: tuple[PortRange, ...]) 
     return tuple(out)
 
 
+def _one_normal_range(ports: tuple[PortRange, ...]) -> bool:
+    if type(ports) is not tuple or len(ports) != 1 or type(ports[0]) is not tuple or len(ports[0]) != 2:
+        return False
+    begin, end = ports[0]
+    return type(begin) is int and type(end) is int and 0 <= begin <= end
+
+
 def ports_to_ranges(ports: Iterable[int]) -> tuple[PortRange, ...]:
+    if type(ports) is tuple and len(ports) == 1 and type(ports[0]) is int and ports[0] >= 0:
+        return ((ports[0], ports[0]),)  # one host port per task, the common case: already normal
     return normalize_ranges((p, p) for p in ports)
 
 
@@ -130,13 +139,19 @@ class Resources:
     ports: tuple[PortRange, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in SCALAR_NAMES:
-            value = getattr(self, name + "_milli")
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer of thousandths, got {value!r}")
-        if self.ports:
-            normal = normalize_ranges(self.ports)
-            if normal != self.ports:
+        # Built for every launched task: the common case (plain non-negative ints, at most one
+        # well-formed port range) is checked inline, anything else takes the general path.
+        c, m, d, g = self.cpus_milli, self.mem_milli, self.disk_milli, self.gpus_milli
+        plain = type(c) is int and type(m) is int and type(d) is int and type(g) is int
+        if not (plain and c >= 0 and m >= 0 and d >= 0 and g >= 0):
+            for name in SCALAR_NAMES:
+                value = getattr(self, name + "_milli")
+                if not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{name} must be a non-negative integer of thousandths, got {value!r}")
+        ports = self.ports
+        if ports and not _one_normal_range(ports):
+            normal = normalize_ranges(ports)
+            if normal != ports:
                 object.__setattr__(self, "ports", normal)
 
     @classmethod

@@ -8,6 +8,7 @@ from framework.core.resources import (
     Resources,
     format_ranges,
     normalize_ranges,
+    ports_to_ranges,
     ranges_contain,
     ranges_count,
     ranges_subtract,
@@ -160,6 +161,28 @@ def test_construction_normalizes_ports_and_reads_back_natural_units() -> None:
     assert (r.cpus, r.mem, r.disk, r.gpus) == (1.5, 2048.0, 0.0, 0.0)
     assert r.ports == ((1, 9),)
     assert r.port_count == 9
+
+
+@pytest.mark.parametrize(
+    "ports",
+    [((5, 4),), ((-1, 3),), ([7, 8],), ((1, 2, 3),), ((True, 4),)],
+)
+def test_a_single_port_range_is_checked_like_any_other(ports: tuple[tuple[int, int], ...]) -> None:
+    # The one-range fast path only skips normalising ranges that are already normal.
+    try:
+        normal = normalize_ranges(ports)
+    except (ValueError, TypeError):
+        with pytest.raises((ValueError, TypeError)):
+            Resources(ports=ports)
+    else:
+        assert Resources(ports=ports).ports == normal and type(Resources(ports=ports).ports[0]) is tuple
+
+
+def test_one_host_port_becomes_one_range() -> None:
+    assert ports_to_ranges((31005,)) == ((31005, 31005),)
+    assert ports_to_ranges((31007, 31005, 31006)) == ((31005, 31007),)
+    with pytest.raises(ValueError):
+        ports_to_ranges((-2,))
 
 
 def test_scale_multiplies_scalars_only() -> None:
