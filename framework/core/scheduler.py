@@ -416,8 +416,7 @@ class SchedulerState:
         # Phase and readiness only matter to the plan through the rolling replacement (and through
         # UNREACHABLE's scale-down rank); skipping the rest keeps a 100,000-task launch linear.
         unreachable_changed = old.state is not new.state and TaskState.UNREACHABLE in (old.state, new.state)
-        readiness_changed = task_ready(app.spec, old) != task_ready(app.spec, new)
-        if unreachable_changed or (app.outdated and readiness_changed):
+        if unreachable_changed or (app.outdated and task_ready(app.spec, old) != task_ready(app.spec, new)):
             self._dirty.add(app.spec.id)
 
     def _on_unknown_status(self, ev: StatusUpdated, out: list[Effect]) -> None:

@@ -15,6 +15,7 @@ Round trip: `validate_app(spec.to_json()) == spec` for every valid spec (a prope
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -258,8 +259,9 @@ def app_id_slug(app_id: str) -> str:
     return app_id.strip("/").replace("/", "_")
 
 
+@functools.lru_cache(maxsize=4096)
 def port_env_name(port_name: str) -> str:
-    """'http-alt' -> 'PORT_HTTP_ALT'."""
+    """'http-alt' -> 'PORT_HTTP_ALT' (remembered: it is asked for every launched task)."""
     return "PORT_" + port_name.upper().replace("-", "_")
 
 
