@@ -595,6 +595,22 @@ async def test_call_403_drops_the_stream_and_resubscribes(master: TinyMaster) ->
         assert "403" in rec.of(Disconnected)[0].reason
 
 
+@pytest.mark.parametrize("content_type", [ContentType.PROTOBUF, ContentType.JSON])
+async def test_an_ack_that_cannot_be_encoded_fails_its_own_future_only(
+    master: TinyMaster, content_type: ContentType
+) -> None:
+    rec = Recorder()
+    async with running(make_client(master.url, rec, content_type)) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        bad = client.submit(Acknowledge(agent_id="a-1", task_id="t-\ud800", uuid=b"u" * 16))
+        with pytest.raises(UnicodeEncodeError):
+            await bad
+        await client.send(Acknowledge(agent_id="a-1", task_id="t-2", uuid=b"v" * 16))
+    assert [(c.acknowledge.task_id.value, c.acknowledge.uuid) for c, _ in master.calls] == [
+        ("t-2", b"v" * 16)
+    ]
+
+
 async def test_send_while_not_subscribed_is_transient(master: TinyMaster) -> None:
     client = make_client(master.url, Recorder())
     with pytest.raises(TransientMesosError, match="not subscribed"):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework.core.effects import (
     Accept,
@@ -409,3 +411,34 @@ def test_decode_event_from_mesos_json_tolerates_unknown_keys_and_nulls() -> None
 def test_decode_event_rejects(record: bytes, media: str) -> None:
     with pytest.raises(EventDecodeError):
         decode_event(record, media)
+
+
+# Ids as Mesos could send them and beyond: empty, non-ASCII, long enough for two-byte lengths.
+_ID_TEXT = st.text(st.characters(codec="utf-8"), max_size=300)
+
+
+@settings(max_examples=400, deadline=None)
+@given(framework_id=_ID_TEXT, agent_id=_ID_TEXT, task_id=_ID_TEXT, uuid=st.binary(max_size=300))
+def test_acknowledge_bytes_are_what_protobuf_serializes(
+    framework_id: str, agent_id: str, task_id: str, uuid: bytes
+) -> None:
+    effect = Acknowledge(agent_id=agent_id, task_id=task_id, uuid=uuid)
+    (call,) = codec.calls_for(effect, framework_id, ("web",))
+    assert codec.acknowledge_bytes(effect, framework_id) == call.SerializeToString()
+
+
+def test_acknowledge_bytes_round_trip_and_prefix_cache() -> None:
+    for framework_id in ("fw-1", "fw-2", "fw-1"):  # a new framework id after a re-registration
+        effect = Acknowledge(agent_id="a-1", task_id="t-" + "x" * 200, uuid=bytes(range(16)))
+        body = codec.acknowledge_bytes(effect, framework_id)
+        assert body is not None
+        call = scheduler.Call.FromString(body)
+        assert call.type == scheduler.Call.ACKNOWLEDGE and call.framework_id.value == framework_id
+        assert (call.acknowledge.agent_id.value, call.acknowledge.task_id.value) == ("a-1", effect.task_id)
+        assert call.acknowledge.uuid == bytes(range(16))
+
+
+def test_acknowledge_bytes_leave_unencodable_ids_to_the_message_path() -> None:
+    assert codec.acknowledge_bytes(Acknowledge("a-\ud800", "t-1", b"u"), "fw-1") is None
+    assert codec.acknowledge_bytes(Acknowledge("a-1", "t-\udfff", b"u"), "fw-1") is None
+    assert codec.acknowledge_bytes(Acknowledge("a-1", "t-1", b"u"), "fw-\ud800") is None
