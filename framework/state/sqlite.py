@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import itertools
-import operator
 import os
 import sqlite3
 import time
@@ -38,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
 
-from framework.core.events import TaskState
+from framework.core.events import TERMINAL_STATES, TaskState
 from framework.state.records import (
     AdvanceTaskCounter,
     AppendEvent,
@@ -181,14 +179,30 @@ _DEPLOYMENT_COLUMNS = (
 )
 
 Row = tuple[object, ...]
+# A tasks row, in column order (typed so that `_write` can read the terminal flag off it).
+TaskRow = tuple[
+    str, str, str, int, str, float, str | None, str | None, str, int | None, str | None, str | None,
+    float | None, bytes | None, int,
+]  # fmt: skip
 
 
-def _task_row(task: TaskRecord) -> Row:
-    healthy = None if task.healthy is None else int(task.healthy)
+# The stored state text and `terminal` column of each state, keyed by the state's string value:
+# `state._value_` is a plain attribute holding an exact str, while `state.value` (an enum property)
+# and hashing the member itself (Enum.__hash__ is Python code) cost more than the rest of the row.
+_TERMINAL_COLUMN: dict[str, int] = {state.value: int(state in TERMINAL_STATES) for state in TaskState}
+
+
+def _task_row(task: TaskRecord) -> TaskRow:
+    # Runs for every stored task record (three per launched task), hence the shortcuts: one port
+    # (the common case) skips the join, and the terminal flag comes from the table above.
+    state: str = task.state._value_
+    ports = task.ports
+    healthy = task.healthy
     return (
-        task.task_id, task.app_id, task.version, task.slot, task.state.value, task.updated_at, task.agent_id,
-        task.hostname, ",".join(map(str, task.ports)), healthy, task.reason, task.message, task.started_at,
-        task.status_uuid, int(task.terminal),
+        task.task_id, task.app_id, task.version, task.slot, state, task.updated_at, task.agent_id,
+        task.hostname, str(ports[0]) if len(ports) == 1 else ",".join(map(str, ports)),
+        None if healthy is None else int(healthy), task.reason, task.message, task.started_at,
+        task.status_uuid, _TERMINAL_COLUMN[state],
     )  # fmt: skip
 
 
@@ -247,24 +261,36 @@ _TABLE_OF: dict[str, str] = {
 class _Runs:
     """Sends a batch's statements to SQLite in as few executemany calls as order allows.
 
-    Writes are queued per table; at flush each table's queue goes out as runs of consecutive equal
-    statements. So a launch batch (task, counter, event, task, counter, event ...) becomes three
-    calls instead of three per task, while the order of writes within each table (a put then a
-    remove of one task; events and their seq order) is exactly the batch order. Tables do not
-    interact, so the result is the same as executing the batch one change at a time.
+    Writes are queued per table; each table's queue is a list of runs of consecutive equal
+    statements, each run going out as one executemany at flush. So a launch batch (task, counter,
+    event, task, counter, event ...) becomes three calls instead of three per task, while the order
+    of writes within each table (a put then a remove of one task; events and their seq order) is
+    exactly the batch order. Tables do not interact, so the result is the same as executing the
+    batch one change at a time.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._queues: dict[str, list[tuple[str, Row]]] = {}
+        self._queues: dict[str, list[tuple[str, list[Row]]]] = {}
+
+    def rows(self, sql: str) -> list[Row]:
+        """The list to append rows of `sql` to: its table's last run if that run is of `sql`.
+
+        The list stays valid for appending until another statement on the same table is added or
+        the runs are flushed, which is what lets `_write` append task rows without a call each."""
+        queue = self._queues.setdefault(_TABLE_OF[sql], [])
+        if not queue or queue[-1][0] != sql:
+            queue.append((sql, []))
+        return queue[-1][1]
 
     def add(self, sql: str, row: Row) -> None:
-        self._queues.setdefault(_TABLE_OF[sql], []).append((sql, row))
+        self.rows(sql).append(row)
 
     def flush(self) -> None:
+        executemany = self._conn.executemany
         for queue in self._queues.values():
-            for sql, run in itertools.groupby(queue, key=operator.itemgetter(0)):
-                self._conn.executemany(sql, [row for _, row in run])
+            for sql, rows in queue:
+                executemany(sql, rows)
         self._queues = {}
 
 
@@ -459,13 +485,25 @@ class SqliteStore:
         """Execute the changes in order; return (events appended, terminal task records written)."""
         events = terminal = 0
         runs = _Runs(conn)
+        # The open run of task puts: status updates make most batches all PutTask, so the hot
+        # path is a type test, one row tuple and an append, with no match or call per change.
+        put_rows: list[Row] | None = None
         for change in changes:
+            if type(change) is PutTask:
+                if put_rows is None:
+                    put_rows = runs.rows(_PUT_TASK)
+                row = _task_row(change.record)
+                terminal += row[14]
+                put_rows.append(row)
+                continue
             match change:
-                case PutTask(record=task):
+                case PutTask(record=task):  # a subclass of PutTask: same statement, same order
                     runs.add(_PUT_TASK, _task_row(task))
                     terminal += task.terminal
+                    put_rows = None
                 case RemoveTask(task_id=task_id):
                     runs.add(_REMOVE_TASK, (task_id,))
+                    put_rows = None
                 case AppendEvent(record=e):
                     runs.add(_RECORD_EVENT, (e.ts, e.kind, e.payload, e.app_id, e.task_id, e.deployment_id))
                     events += 1
@@ -481,6 +519,7 @@ class SqliteStore:
                     # A barrier: its version pruning reads tasks and deployments, and it writes
                     # apps after any earlier DeleteApp, so everything queued before goes first.
                     runs.flush()
+                    put_rows = None
                     self._put_version(conn, change)
                 case _:
                     assert_never(change)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.core.events import TaskState
+from framework.core.events import TERMINAL_STATES, TaskState
 from framework.state.records import (
     AdvanceTaskCounter,
     AppendEvent,
@@ -286,6 +286,29 @@ def test_later_puts_replace_and_removes_forget_in_batch_order(store: SqliteStore
         (f"{APP}.0", TaskState.RUNNING, 101.0),
         (f"{APP}.1", TaskState.STARTING, 100.0),
     ]
+
+
+def test_stored_task_columns_hold_state_text_terminal_flag_and_ports_for_every_state(
+    store: SqliteStore,
+) -> None:
+    # The row builder takes shortcuts (state text off the enum's value, a table for the terminal
+    # flag, one port without a join); the columns must still be exactly what load and pruning read.
+    shapes: list[tuple[int, ...]] = [(), (31000,), (31000, 31001, 31002)]
+    records = [
+        dataclasses.replace(task(n, state), ports=shapes[n % 3], healthy=[None, True, False][n % 3])
+        for n, state in enumerate(TaskState)
+    ]
+    store.apply([PutTask(r) for r in records])
+    with raw(store.path.parent) as conn:
+        rows = conn.execute(
+            "SELECT task_id, state, terminal, ports, healthy FROM tasks ORDER BY rowid"
+        ).fetchall()
+    assert rows == [
+        (r.task_id, r.state.value, int(r.state in TERMINAL_STATES), ",".join(map(str, r.ports)),
+         None if r.healthy is None else int(r.healthy))
+        for r in records
+    ]  # fmt: skip
+    assert sorted(store.load().tasks, key=lambda t: t.slot) == records
 
 
 def test_task_counter_only_grows_including_across_reopen(tmp_path: Path) -> None:
