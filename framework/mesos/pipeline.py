@@ -126,7 +126,17 @@ class ResponseParser:
     else until EOF (and then the connection cannot be reused); 204 and 304 have no body.
     """
 
-    __slots__ = ("_body", "_buf", "_head", "_last", "_last_framing", "_remaining", "_seen", "_state")
+    __slots__ = (
+        "_body",
+        "_buf",
+        "_head",
+        "_last",
+        "_last_answer",
+        "_last_framing",
+        "_remaining",
+        "_seen",
+        "_state",
+    )
 
     def __init__(self) -> None:
         self._buf = b""  # bytes not consumed yet (a partial head or size line)
@@ -139,6 +149,9 @@ class ResponseParser:
         # "202 Accepted" head (until its Date changes), so most heads need no parsing at all.
         self._last = b""
         self._last_framing: tuple[tuple[int, str, bytes, bool], int, int] = ((0, "", b"", True), _HEAD, 0)
+        # When that head is a whole answer (no body: a 202), the Response itself, shared by every
+        # repeat of it (it is immutable): one allocation per distinct head, not one per call.
+        self._last_answer: Response | None = None
 
     def feed(self, data: bytes) -> list[Response]:
         buf = self._buf + data if self._buf else data
@@ -153,10 +166,14 @@ class ResponseParser:
                     break
                 if stop - pos > MAX_HEAD:
                     raise HTTPResponseError(f"response head longer than {MAX_HEAD} bytes")
-                self._start(buf[pos:stop])
+                head = buf[pos:stop]
                 pos = stop + 4
+                if head == self._last and self._last_answer is not None:
+                    out.append(self._last_answer)
+                    continue
+                self._start(head)
                 if self._state == _HEAD and self._head[0] >= 200:  # a complete body-less answer
-                    out.append(self._finish())
+                    out.append(self._last_answer or self._finish())
             elif state in (_LENGTH, _CHUNK_DATA):
                 take = min(self._remaining, end - pos)
                 self._append(buf[pos : pos + take])
@@ -246,6 +263,8 @@ class ResponseParser:
             self._state, keep_alive = _UNTIL_EOF, False
         self._head = (status, reason.decode("latin-1"), fields, keep_alive)
         self._last, self._last_framing = head, (self._head, self._state, self._remaining)
+        body_less = self._state == _HEAD
+        self._last_answer = Response(status, self._head[1], fields, b"", keep_alive) if body_less else None
 
     def _chunk_size(self, line: bytes) -> None:
         digits = line.split(b";", 1)[0].strip(b" \t")

@@ -150,3 +150,16 @@ def test_a_repeated_head_reuses_its_framing_and_a_changed_one_is_parsed_again() 
         == [(202, b"", True)] * 3 + [(202, b"ok", True), (202, b"", True)] + [(202, b"", False)] * 2
     )
     assert responses[3].headers["content-length"] == "2"
+
+
+def test_a_repeated_body_less_answer_is_one_shared_response() -> None:
+    # One Response per distinct head (they are immutable); an interim answer or a body between
+    # repeats must neither be taken for the cached answer nor disturb it.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    with_body = ACCEPTED.replace(b"Content-Length: 0", b"Content-Length: 2") + b"ok"
+    parser = ResponseParser()
+    responses = parser.feed(ACCEPTED + interim + ACCEPTED + ACCEPTED[:10])
+    responses += parser.feed(ACCEPTED[10:] + with_body + ACCEPTED)
+    assert summary(responses) == [(202, b"", True)] * 3 + [(202, b"ok", True), (202, b"", True)]
+    assert responses[0] is responses[1] is responses[2]
+    assert responses[4] == responses[0] and responses[4].headers["content-type"] == "text/plain"
