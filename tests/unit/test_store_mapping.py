@@ -92,6 +92,14 @@ def test_each_persist_effect_maps_to_one_change(effect: Persist, change: Change)
     assert to_change(effect) == change
 
 
+def test_changes_for_maps_a_mixed_batch_like_to_change_in_effect_order() -> None:
+    # changes_for has a shortcut for PersistTask; interleaving it with every other effect checks
+    # that the shortcut yields the generic mapping's change and keeps the batch order.
+    effects = [effect for case in CASES for effect in (case[0], PersistTask(TASK))]
+    assert changes_for(effects) == [to_change(effect) for effect in effects]
+    assert changes_for([PersistTask(TASK)] * 3) == [PutTask(TASK)] * 3
+
+
 def test_spec_json_is_canonical_and_revives_to_the_same_spec() -> None:
     assert json.dumps(json.loads(SPEC_JSON), sort_keys=True, separators=(",", ":")) == SPEC_JSON
     assert spec_json(validate_app(json.loads(SPEC_JSON))) == SPEC_JSON
