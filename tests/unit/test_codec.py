@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -368,6 +369,24 @@ def test_updates_keep_uuid_only_when_present() -> None:
     (update,) = codec.events_from(reply, NOW)
     assert isinstance(update, StatusUpdated)
     assert (update.state, update.uuid, update.agent_id, update.healthy) == (TaskState.GONE, None, None, None)
+
+
+def test_status_from_passes_statusupdated_fields_in_declaration_order() -> None:
+    # status_from builds StatusUpdated positionally: a reordered dataclass must fail here, not
+    # silently swap two `str | None` fields.
+    assert [f.name for f in dataclasses.fields(StatusUpdated)] == [
+        "now",
+        "task_id",
+        "state",
+        "agent_id",
+        "healthy",
+        "reason",
+        "message",
+        "source",
+        "uuid",
+        "timestamp",
+        "executor_id",
+    ]
 
 
 def test_rescind_and_failures() -> None:
