@@ -169,25 +169,39 @@ class Decoder:
         raise error
 
     def _extract(self, records: list[bytes]) -> None:
+        # The hot loop of every Mesos stream (two status updates per launched task): state lives in
+        # locals and is written back on the way out; a bad length token goes to _parse_length,
+        # which raises with the position, once the state it reports from is written back.
         buffer = self._buffer
         end = len(buffer)
+        offset, expected, count = self._offset, self._expected, self._records
+        digits, max_frame = self.max_length_digits + 1, self.max_frame_bytes
+        find, append = buffer.find, records.append
         # One memoryview per feed: slicing it copies each payload exactly once.
-        with memoryview(buffer) as view:
-            while True:
-                if self._expected is None:
-                    newline = buffer.find(b"\n", self._offset, self._offset + self.max_length_digits + 1)
-                    if newline < 0:
-                        self._check_partial_token(buffer, end)
+        try:
+            with memoryview(buffer) as view:
+                while True:
+                    if expected is None:
+                        newline = find(b"\n", offset, offset + digits)
+                        if newline < 0:
+                            self._offset, self._records = offset, count
+                            self._check_partial_token(buffer, end)
+                            return
+                        token = buffer[offset:newline]
+                        if token.isdigit() and 0 < (length := int(token)) <= max_frame:
+                            expected = length
+                        else:
+                            self._offset, self._records = offset, count
+                            expected = self._parse_length(buffer, newline)  # raises, saying why
+                        offset = newline + 1
+                    stop = offset + expected
+                    if stop > end:
                         return
-                    self._expected = self._parse_length(buffer, newline)
-                    self._offset = newline + 1
-                if end - self._offset < self._expected:
-                    return
-                stop = self._offset + self._expected
-                records.append(bytes(view[self._offset : stop]))
-                self._offset = stop
-                self._expected = None
-                self._records += 1
+                    append(bytes(view[offset:stop]))
+                    offset, expected = stop, None
+                    count += 1
+        finally:
+            self._offset, self._expected, self._records = offset, expected, count
 
     def _check_partial_token(self, buffer: bytearray, end: int) -> None:
         """Reject a length token as soon as it cannot become valid, without waiting for '\\n'."""

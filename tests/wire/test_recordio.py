@@ -123,6 +123,29 @@ def test_zero_length_is_rejected_naming_the_record() -> None:
     assert caught.value.position == 3
 
 
+@given(
+    records=st.lists(st.binary(min_size=1, max_size=40), max_size=8),
+    bad=st.sampled_from([b"0\n", b"x\n", b"-1\n", b"9999\n", b"1" * 30]),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_an_error_after_good_records_names_its_record_and_position_however_chunked(
+    records: list[bytes], bad: bytes, cuts: list[int]
+) -> None:
+    good = b"".join(encode(record) for record in records)
+    stream = good + bad + b"abc"
+    decoder, got, at = Decoder(max_frame_bytes=100), [], 0
+    with pytest.raises(RecordIOError) as caught:
+        for cut in [*sorted(c for c in cuts if c <= len(stream)), len(stream)]:
+            got.extend(decoder.feed(stream[at:cut]))
+            at = cut
+        decoder.close()
+    got.extend(caught.value.complete)
+    assert got == records and decoder.records_decoded == len(records)
+    assert (caught.value.record, caught.value.position) == (len(records), len(good))
+    with pytest.raises(RecordIOError):
+        decoder.feed(b"1\na")  # unusable after an error
+
+
 @pytest.mark.parametrize("token", [b"12a", b"-5", b"+5", b" 5", b"0x10", b"1.5", b"\xd9\xa3"])
 def test_non_decimal_length_tokens_are_rejected(token: bytes) -> None:
     with pytest.raises(BadLengthError, match="not a decimal number"):
