@@ -309,6 +309,18 @@ def test_stored_task_columns_hold_state_text_terminal_flag_and_ports_for_every_s
         for r in records
     ]  # fmt: skip
     assert sorted(store.load().tasks, key=lambda t: t.slot) == records
+    # Empty columns are bound as NaN for speed; they must be stored as real NULLs, and a uuid as a BLOB.
+    empty = dataclasses.replace(task(90, TaskState.STAGING), agent_id=None)
+    uuid = dataclasses.replace(task(91, TaskState.RUNNING), reason="R", message="", started_at=2.5,
+                               status_uuid=bytes(16))  # fmt: skip
+    store.apply([PutTask(empty), PutTask(uuid)])
+    with raw(store.path.parent) as conn:
+        types = conn.execute(
+            "SELECT typeof(agent_id), typeof(healthy), typeof(reason), typeof(message), typeof(started_at),"
+            " typeof(status_uuid) FROM tasks WHERE slot >= 90 ORDER BY slot"
+        ).fetchall()
+    assert types == [("null",) * 6, ("text", "null", "text", "text", "real", "blob")]
+    assert {t.task_id: t for t in store.load().tasks}[uuid.task_id] == uuid
 
 
 def test_task_counter_only_grows_including_across_reopen(tmp_path: Path) -> None:
