@@ -15,11 +15,12 @@ Master-generated updates never carry a uuid, so they are never acknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from harness import codec
 from harness.master import AgentState, Framework, Master
-from harness.model import ExecutorKind, ExecutorSpec, FrameworkSpec, Source, Status, TaskState
+from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskSpec, TaskState
 from harness.resources import EMPTY, Resources
 from harness.validation import (
     LaunchContext,
@@ -152,12 +153,17 @@ def accept(master: Master, fw: Framework, call: scheduler_pb2.Call.Accept) -> No
     # Operations are normalised as the master does; on a copy when the call is recorded as sent
     # (Harness.calls), else in place: nothing reads the call afterwards.
     copy = master.ledger.record_calls
+    launches: list[tuple[ExecutorSpec, Sequence[TaskSpec]]] = []  # for the agent, in order
     for original in call.operations:
         op = original
         if copy:
             op = Operation()
             op.CopyFrom(original)
-        remaining = _apply(master, fw, spec, state, ctx, op, remaining, now)
+        remaining = _apply(master, fw, state, ctx, op, remaining, now, launches)
+    if launches:
+        # One message to the agent for the whole ACCEPT (in Mesos, one RunTaskMessage per task;
+        # they would arrive back to back anyway): the agent starts them as one batch.
+        master.to_agent(agent_id, partial(state.agent.run_all, spec, launches))
     if not remaining.is_empty():
         seconds = refuse_seconds(call.filters, call.HasField("filters"))
         master.allocator.recover(fw.framework_id, role, agent_id, remaining, seconds, install_filter=True)
@@ -171,14 +177,15 @@ def _identity(state: AgentState, framework_id: str, executor_id: str) -> bytes |
 def _apply(
     master: Master,
     fw: Framework,
-    spec: FrameworkSpec,
     state: AgentState,
     ctx: LaunchContext,
     op: mesos_pb2.Offer.Operation,
     remaining: Resources,
     now: float,
+    launches: list[tuple[ExecutorSpec, Sequence[TaskSpec]]],
 ) -> Resources:
-    """Run one operation; returns what is left of the offered resources."""
+    """Run one operation; returns what is left of the offered resources. Launched tasks are
+    added to `launches`, which the caller sends to the agent."""
     if op.type == Operation.LAUNCH:
         group_reason, tasks, executor = "REASON_TASK_INVALID", list(op.launch.task_infos), None
         if not op.HasField("launch"):
@@ -212,7 +219,7 @@ def _apply(
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue
             remaining = remaining - consumed
-            _launch(master, fw, spec, state, ctx.role, task, own)
+            _launch(master, fw, state, ctx.role, task, own, launches)
         return remaining
     group = op.launch_group
     tasks = list(group.task_group.tasks)
@@ -223,7 +230,7 @@ def _apply(
                 fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_GROUP_INVALID", error, now)
             )
         return remaining
-    _launch_group(master, fw, spec, state, ctx.role, group.executor, tasks)
+    _launch_group(master, fw, state, ctx.role, group.executor, tasks, launches)
     return remaining - consumed
 
 
@@ -251,11 +258,11 @@ def _normalise(op: mesos_pb2.Offer.Operation, framework_id: str, role: str) -> N
 def _launch(
     master: Master,
     fw: Framework,
-    framework: FrameworkSpec,
     state: AgentState,
     role: str,
     task: mesos_pb2.TaskInfo,
     resources: Resources,
+    launches: list[tuple[ExecutorSpec, Sequence[TaskSpec]]],
 ) -> None:
     fid, tid = fw.framework_id, task.task_id.value
     if task.HasField("command"):
@@ -280,17 +287,17 @@ def _launch(
         executor = existing
     spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind, resources=resources)
     master.add_task(fw, state, spec)
-    master.to_agent(state.agent.agent_id, partial(state.agent.run, framework, executor, [spec]))
+    launches.append((executor, (spec,)))
 
 
 def _launch_group(
     master: Master,
     fw: Framework,
-    framework: FrameworkSpec,
     state: AgentState,
     role: str,
     info: mesos_pb2.ExecutorInfo,
     tasks: list[mesos_pb2.TaskInfo],
+    launches: list[tuple[ExecutorSpec, Sequence[TaskSpec]]],
 ) -> None:
     fid, eid = fw.framework_id, info.executor_id.value
     executor = state.executors.get((fid, eid))
@@ -309,4 +316,4 @@ def _launch_group(
     specs = [codec.task_spec(t, fid, eid, role, ExecutorKind.DEFAULT, group) for t in tasks]
     for spec in specs:
         master.add_task(fw, state, spec)
-    master.to_agent(state.agent.agent_id, partial(state.agent.run, framework, executor, specs))
+    launches.append((executor, specs))

@@ -59,10 +59,18 @@ _UUID_KEEP = ~((0xF0 << 72) | (0xC0 << 56)) & ((1 << 128) - 1)  # clear the vers
 _UUID_V4 = (0x40 << 72) | (0x80 << 56)  # version 4, variant RFC 4122
 
 
+Forward = tuple[str, Status, TaskState]
+"""(framework_id, status, latest state of its task): one update forwarded to the master."""
+
+
 class MasterLink(Protocol):
     """What an agent tells its master. Calls are fire-and-forget messages."""
 
     def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None: ...
+
+    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        """Several updates in one message, in order: what one batch of executor steps or acks sent."""
+        ...
 
     def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None: ...
 
@@ -74,6 +82,10 @@ class RuntimeListener(Protocol):
 
     def task_status(self, framework_id: str, status: Status) -> None: ...
 
+    def task_statuses(self, framework_id: str, statuses: Sequence[Status]) -> None:
+        """Updates of several tasks at once, in order (as if reported one by one)."""
+        ...
+
     def executor_exited(self, framework_id: str, executor_id: str, status: int) -> None: ...
 
     def executor_message(self, framework_id: str, executor_id: str, data: bytes) -> None: ...
@@ -83,6 +95,12 @@ class Runtime(Protocol):
     """Runs an agent's executors and tasks (simulated, or for real in a later runtime)."""
 
     def launch(self, framework: FrameworkSpec, executor: ExecutorSpec, tasks: Sequence[TaskSpec]) -> None: ...
+
+    def launch_all(
+        self, framework: FrameworkSpec, launches: Sequence[tuple[ExecutorSpec, Sequence[TaskSpec]]]
+    ) -> None:
+        """Several launches in one message (one ACCEPT's on this agent), in order."""
+        ...
 
     def kill(self, framework_id: str, task_id: str, grace: float | None) -> None:
         """Kill a task; `grace` (seconds) overrides the task's kill policy when not None."""
@@ -151,6 +169,9 @@ class Agent:
         self.runtime: Runtime | None = None
         self.master: MasterLink | None = None
         self.removed = False
+        # While a batch (several executor updates, several acks) is handled, the updates it
+        # forwards collect here and go to the master as one message; None otherwise.
+        self._outbox: list[Forward] | None = None
 
     # -- registration ----------------------------------------------------------------------------
 
@@ -182,9 +203,20 @@ class Agent:
 
     def run(self, framework: FrameworkSpec, executor: ExecutorSpec, tasks: Sequence[TaskSpec]) -> None:
         """Launch tasks (one for LAUNCH, a group for LAUNCH_GROUP) on a new or running executor."""
+        self.run_all(framework, [(executor, tasks)])
+
+    def run_all(
+        self, framework: FrameworkSpec, launches: Sequence[tuple[ExecutorSpec, Sequence[TaskSpec]]]
+    ) -> None:
+        """Several launches from one ACCEPT, in order, handed to the runtime together."""
         if self.removed or self.runtime is None:
             return
         self.frameworks[framework.framework_id] = framework
+        for executor, tasks in launches:
+            self._add(framework, executor, tasks)
+        self.runtime.launch_all(framework, launches)
+
+    def _add(self, framework: FrameworkSpec, executor: ExecutorSpec, tasks: Sequence[TaskSpec]) -> None:
         key = (framework.framework_id, executor.executor_id)
         self.executors.setdefault(key, executor)
         members = self.executor_tasks.setdefault(key, set())
@@ -195,7 +227,6 @@ class Agent:
                 self.live += 1
             self.tasks[key] = AgentTask(spec, self.agent_id)
             members.add(spec.task_id)
-        self.runtime.launch(framework, executor, tasks)
 
     def kill(self, framework_id: str, task_id: str, grace: float | None) -> None:
         task = self.tasks.get((framework_id, task_id))
@@ -227,11 +258,29 @@ class Agent:
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None:
         self.updates.acknowledge(framework_id, task_id, uuid)
 
+    def acknowledge_all(self, acks: Sequence[tuple[str, str, bytes]]) -> None:
+        """Several acks (framework_id, task_id, uuid) in order; the updates they release (each
+        task's next one) reach the master together."""
+        outer, self._outbox = self._outbox, []
+        try:
+            for framework_id, task_id, uuid in acks:
+                self.updates.acknowledge(framework_id, task_id, uuid)
+        finally:
+            self._flush(outer)
+
     def message(self, framework_id: str, executor_id: str, data: bytes) -> None:
         if (framework_id, executor_id) in self.executors and self.runtime is not None:
             self.runtime.message(framework_id, executor_id, data)
 
     # -- from the runtime (RuntimeListener) -----------------------------------------------------
+
+    def task_statuses(self, framework_id: str, statuses: Sequence[Status]) -> None:
+        outer, self._outbox = self._outbox, []
+        try:
+            for status in statuses:
+                self.task_status(framework_id, status)
+        finally:
+            self._flush(outer)
 
     def task_status(self, framework_id: str, status: Status) -> None:
         task = self.tasks.get((framework_id, status.task_id))
@@ -289,8 +338,21 @@ class Agent:
     # -- internals --------------------------------------------------------------------------------
 
     def _forward(self, framework_id: str, status: Status, latest: TaskState) -> None:
-        if self.master is not None:
+        if self._outbox is not None:
+            self._outbox.append((framework_id, status, latest))
+        elif self.master is not None:
             self.master.status_update(self.agent_id, framework_id, status, latest)
+
+    def _flush(self, outer: list[Forward] | None) -> None:
+        """End a batch: send what it forwarded as one message (into the enclosing batch, if any)."""
+        out = self._outbox
+        self._outbox = outer
+        if not out:
+            return
+        if outer is not None:
+            outer.extend(out)
+        elif self.master is not None:
+            self.master.status_updates(self.agent_id, out)
 
     def _terminal_acknowledged(self, framework_id: str, task_id: str) -> None:
         task = self.tasks.pop((framework_id, task_id), None)

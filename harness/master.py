@@ -26,13 +26,13 @@ import ipaddress
 import socket
 import uuid as uuidlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
 from harness import codec
-from harness.agent import Agent, TaskSnapshot
+from harness.agent import Agent, Forward, TaskSnapshot
 from harness.allocator import Allocator
 from harness.clock import Clock, FixedDelay, Timer
 from harness.codec import OfferView, OutEvent
@@ -154,6 +154,9 @@ class _AgentLink:
     def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
         self._master.deliver(partial(self._master.status_update, agent_id, framework_id, status, latest))
 
+    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        self._master.deliver(partial(self._master.status_updates, agent_id, updates))
+
     def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
         self._master.deliver(
             partial(self._master.executor_exited, agent_id, framework_id, executor_id, status)
@@ -163,6 +166,27 @@ class _AgentLink:
         self._master.deliver(
             partial(self._master.executor_message, agent_id, framework_id, executor_id, data)
         )
+
+
+class _Acks:
+    """A mail message carrying consecutive ACKNOWLEDGEs, delivered in order; each agent's run of
+    acks goes to it as one batch, so the updates they release travel back as one message."""
+
+    __slots__ = ("runs",)
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[Agent, list[tuple[str, str, bytes]]]] = []
+
+    def add(self, agent: Agent, framework_id: str, task_id: str, uuid: bytes) -> None:
+        runs = self.runs
+        if runs and runs[-1][0] is agent:
+            runs[-1][1].append((framework_id, task_id, uuid))
+        else:
+            runs.append((agent, [(framework_id, task_id, uuid)]))
+
+    def __call__(self) -> None:
+        for agent, acks in self.runs:
+            agent.acknowledge_all(acks)
 
 
 class Master:
@@ -689,6 +713,10 @@ class Master:
                 self.allocator.recover(framework_id, task.spec.role, agent_id, task.spec.resources)
                 self.trigger_allocation()
 
+    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        for framework_id, status, latest in updates:
+            self.status_update(agent_id, framework_id, status, latest)
+
     def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
         state = self.agents.get(agent_id)
         if state is None:
@@ -764,7 +792,17 @@ class Master:
         if task is not None and task.status_update_state in TERMINAL and task.status_update_uuid == uuid:
             del state.tasks[(fw.framework_id, task_id)]
             fw.tasks.pop(task_id, None)
-        self.to_agent(agent_id, partial(state.agent.acknowledge, fw.framework_id, task_id, uuid))
+        # Acks coalesce: one that follows another in the mailbox joins its message instead of
+        # taking its own (two per launched task). Only the mailbox's last message is extended, so
+        # every ack keeps its place relative to all other mail.
+        mail = self._mail
+        last = mail[-1] if mail else None
+        if isinstance(last, _Acks):
+            last.add(state.agent, fw.framework_id, task_id, uuid)
+        else:
+            acks = _Acks()
+            acks.add(state.agent, fw.framework_id, task_id, uuid)
+            self.deliver(acks)
 
     def check_roles(self, fw: Framework, roles: Iterable[str]) -> set[str] | None:
         """REVIVE/SUPPRESS roles: None (drop the whole call) if one is invalid or not subscribed."""

@@ -4,6 +4,7 @@ manager, simulated executors, the OFFERS fast paths and the cluster templates.""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import codec
-from harness.agent import Agent
+from harness.agent import Agent, Forward
 from harness.allocator import Allocator
 from harness.clock import FixedDelay, ManualClock
 from harness.cluster import ClusterSpecError, expand, parse_attributes
@@ -264,6 +265,9 @@ class Recorder:
     def task_status(self, framework_id: str, status: Status) -> None:
         self.statuses.append(status)
 
+    def task_statuses(self, framework_id: str, statuses: Sequence[Status]) -> None:
+        self.statuses.extend(statuses)
+
     def executor_exited(self, framework_id: str, executor_id: str, status: int) -> None:
         self.exits.append((executor_id, status))
 
@@ -345,6 +349,9 @@ def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
         def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
             forwarded.append(status)
 
+        def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+            forwarded.extend(status for _, status, _ in updates)
+
         def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
             raise AssertionError("command executors are not reported")
 
@@ -375,6 +382,9 @@ def test_agent_counters_follow_the_tasks_and_updates() -> None:
     class Link:
         def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
             forwarded.append(status)
+
+        def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+            forwarded.extend(status for _, status, _ in updates)
 
         def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
             return None
