@@ -355,34 +355,40 @@ class MesosClient:
                 records = decoder.feed(chunk)
             except RecordIOError as exc:
                 # Framing is lost; act on what was complete before the bad bytes, then drop the stream.
-                for record in exc.complete:
-                    await self._handle_record(record, media, stream_id, base)
+                await self._handle_records(exc.complete, media, stream_id, base)
                 raise
-            for record in records:
-                await self._handle_record(record, media, stream_id, base)
+            await self._handle_records(records, media, stream_id, base)
             # Any event proves the connection alive, not only HEARTBEAT.
             deadline = received + self._heartbeat_misses * self.heartbeat_interval
 
-    async def _handle_record(self, record: bytes, media: str, stream_id: str | None, base: str) -> None:
-        try:
-            event = decode_event(record, media)
-        except EventDecodeError as exc:
-            # One bad event must not cost the subscription (framing is intact); the master
-            # re-sends status updates until acknowledged, so skipping loses nothing durable.
-            self.events_undecodable += 1
-            self._log.warning("mesos_event_undecodable", error=str(exc))
-            return
-        self.events_received += 1
-        if event.type == _UPDATE:
-            # The bulk of the stream (100,000 reconciliation replies after a restart): straight to
-            # the codec, without the dispatch below and its list of one event.
+    async def _handle_records(
+        self, records: list[bytes], media: str, stream_id: str | None, base: str
+    ) -> None:
+        """The records of one read, in order. UPDATE (the bulk of the stream: two per launched task,
+        100,000 reconciliation replies after a restart) goes straight to the codec in this loop; the
+        rest through `_dispatch`."""
+        on_event, clock, status_from = self._on_event, self._clock, codec.status_from
+        for record in records:
             try:
-                update = codec.status_from(event.update.status, self._clock())
+                event = decode_event(record, media)
+            except EventDecodeError as exc:
+                # One bad event must not cost the subscription (framing is intact); the master
+                # re-sends status updates until acknowledged, so skipping loses nothing durable.
+                self.events_undecodable += 1
+                self._log.warning("mesos_event_undecodable", error=str(exc))
+                continue
+            self.events_received += 1
+            if event.type != _UPDATE:
+                await self._dispatch(event, stream_id, base)
+                continue
+            try:
+                update = status_from(event.update.status, clock())
             except (ValueError, OverflowError) as exc:
                 self._skip_unusable(event, exc)
-                return
-            await self._on_event(update)
-            return
+                continue
+            await on_event(update)
+
+    async def _dispatch(self, event: scheduler.Event, stream_id: str | None, base: str) -> None:
         match event.type:
             case scheduler.Event.SUBSCRIBED:
                 await self._on_subscribed(event.subscribed, stream_id, base)

@@ -584,6 +584,32 @@ async def test_an_offer_gantry_cannot_represent_is_skipped_not_fatal(master: Tin
         assert client.subscribed and client.failure is None and len(master.subscribes) == 1
 
 
+@pytest.mark.parametrize("content_type", [ContentType.PROTOBUF, ContentType.JSON])
+async def test_one_read_of_mixed_records_is_handled_in_order_skipping_the_bad_ones(
+    master: TinyMaster, content_type: ContentType
+) -> None:
+    # Every record in one write (one read for the client): updates, an event without a known type
+    # (undecodable), an offer Gantry cannot represent (unusable), a heartbeat, an offer.
+    rec = Recorder()
+    unknown = scheduler.Event(type=scheduler.Event.UNKNOWN)
+    events = (
+        update_event(b"\x01" * 16),
+        unknown,
+        bad_offers_event("huge scalar"),
+        update_event(b"\x02" * 16),
+    )
+    master.plans.append(
+        stream(subscribed("fw-1"), *events, heartbeat(), offers_event(), update_event(b"\x03" * 16))
+    )
+    async with running(make_client(master.url, rec, content_type)) as client:
+        await until(lambda: len(rec.of(StatusUpdated)) == 3)
+        kinds = [type(e).__name__ for e in rec.events]
+        assert kinds == ["Subscribed", "StatusUpdated", "StatusUpdated", "OffersReceived", "StatusUpdated"]
+        assert [e.uuid for e in rec.of(StatusUpdated)] == [b"\x01" * 16, b"\x02" * 16, b"\x03" * 16]
+        assert (client.events_undecodable, client.events_received) == (2, 7)
+        assert client.heartbeats >= 1 and client.subscribed and client.failure is None
+
+
 async def test_call_403_drops_the_stream_and_resubscribes(master: TinyMaster) -> None:
     rec = Recorder()
     async with running(make_client(master.url, rec)) as client:
