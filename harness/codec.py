@@ -205,6 +205,12 @@ class _UpdateEvent(OutEvent):
             return _update_bytes(self._status)
         return _update_json(self._status)
 
+    def encode(self, encoding: Encoding) -> bytes:
+        # An update goes to one framework's stream: framed straight away, not cached per encoding.
+        # (RecordIO framing as recordio.encode; an UPDATE payload is never empty.)
+        payload = _update_bytes(self._status) if encoding is Encoding.PROTOBUF else _update_json(self._status)
+        return b"%d\n%b" % (len(payload), payload)
+
 
 def operation_status_event(operation_id: str, state: str, message: str, agent_id: str | None) -> OutEvent:
     def fill(e: scheduler_pb2.Event) -> None:
@@ -260,21 +266,43 @@ def _id_field(tag: bytes, value: str) -> bytes:
     return tag + _length(len(inner)) + inner
 
 
+# Fields every update repeats: its state and source (by value), its agent's id (by agent).
+_STATE_FIELDS = {state: b"\x10" + _length(number) for state, number in _TASK_STATES.items()}
+_SOURCE_FIELDS = {source: b"\x48" + _length(number) for source, number in _SOURCES.items()}
+_AGENT_FIELDS: dict[str, bytes] = {}
+
+
+def _agent_field(agent_id: str) -> bytes:
+    field = _AGENT_FIELDS.get(agent_id)
+    if field is None:
+        if len(_AGENT_FIELDS) >= 100_000:  # bounded: agents come and go in long test sessions
+            _AGENT_FIELDS.clear()
+        field = _AGENT_FIELDS[agent_id] = _id_field(b"\x2a", agent_id)
+    return field
+
+
 def _update_bytes(status: Status) -> bytes:
     """Event{type: UPDATE, update: {status}} in protobuf, fields in number order as upb writes them."""
-    parts = [_id_field(b"\x0a", status.task_id), b"\x10", _length(_TASK_STATES[status.state])]
+    task_id = status.task_id
+    raw = task_id.encode()
+    task_inner = b"\x0a" + _length(len(raw)) + raw
+    parts = [b"\x0a", _length(len(task_inner)), task_inner, _STATE_FIELDS[status.state]]
     if status.message is not None:
         raw = status.message.encode()
         parts += (b"\x22", _length(len(raw)), raw)
     if status.agent_id is not None:
-        parts.append(_id_field(b"\x2a", status.agent_id))
+        parts.append(_agent_field(status.agent_id))
     if status.timestamp is not None:
         parts += (b"\x31", _PACK_DOUBLE(status.timestamp))
-    if status.executor_id is not None:
-        parts.append(_id_field(b"\x3a", status.executor_id))
+    executor_id = status.executor_id
+    if executor_id is not None:
+        if executor_id == task_id:  # a command executor's id is its task's
+            parts += (b"\x3a", _length(len(task_inner)), task_inner)
+        else:
+            parts.append(_id_field(b"\x3a", executor_id))
     if status.healthy is not None:
         parts.append(b"\x40\x01" if status.healthy else b"\x40\x00")
-    parts += (b"\x48", _length(_SOURCES[status.source]))
+    parts.append(_SOURCE_FIELDS[status.source])
     if status.reason is not None:
         parts += (b"\x50", _length(_REASONS[status.reason]))
     if status.uuid is not None:
