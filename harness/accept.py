@@ -24,6 +24,7 @@ from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskSpec, 
 from harness.resources import EMPTY, Resources
 from harness.validation import (
     LaunchContext,
+    ShapeMemo,
     executor_identity,
     infer_health_check_type,
     launch_group_error,
@@ -213,8 +214,9 @@ def _apply(
         return remaining
     _normalise(op, fw.framework_id, ctx.role)
     if op.type == Operation.LAUNCH:
+        shapes: ShapeMemo = {}  # the instances of one app share their checks (all but id and fit)
         for task in op.launch.task_infos:
-            error, consumed, own = launch_task_error(task, ctx, remaining)
+            error, consumed, own = launch_task_error(task, ctx, remaining, shapes)
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue

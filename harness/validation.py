@@ -378,8 +378,8 @@ def _limits_error(task: mesos_pb2.TaskInfo) -> str | None:
     return None
 
 
-def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
-    """task::internal::validateTask: the checks every task passes, LAUNCH or LAUNCH_GROUP."""
+def _task_id_error(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
+    """The first of validateTask's checks: the id itself, and no other task of the framework's."""
     tid = task.task_id.value
     error = validate_id(tid)
     if error is not None:
@@ -389,6 +389,14 @@ def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
         return f"Task has duplicate ID: {tid}"
     if in_use == "unreachable":
         return f"Task reuses the ID of an unreachable task: {tid}"
+    return None
+
+
+def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
+    """task::internal::validateTask: the checks every task passes, LAUNCH or LAUNCH_GROUP."""
+    error = _task_id_error(task, ctx)
+    if error is not None:
+        return error
     if task.agent_id.value != ctx.agent_id:
         return f"Task uses invalid agent {task.agent_id.value} while agent {ctx.agent_id} is expected"
     if (
@@ -478,10 +486,58 @@ def _executor_error(executor: mesos_pb2.ExecutorInfo, ctx: LaunchContext) -> str
     return None
 
 
+def task_shape(task: mesos_pb2.TaskInfo) -> bytes:
+    """The task without what differs between the instances of one app: id, name, labels. Two
+    tasks of one shape pass or fail every check but the id checks and the fit alike (nothing
+    else a LAUNCH task is checked for reads those three fields)."""
+    shape = mesos_pb2.TaskInfo()
+    shape.CopyFrom(task)
+    shape.ClearField("task_id")
+    shape.ClearField("name")
+    shape.ClearField("labels")
+    return shape.SerializePartialToString()
+
+
+ShapeMemo = dict[bytes, Resources]
+"""Command tasks of one ACCEPT found valid, by task_shape: their resources. Only for one
+LaunchContext (one ACCEPT): the checks also read the agent, role and framework."""
+
+
 def launch_task_error(
+    task: mesos_pb2.TaskInfo, ctx: LaunchContext, remaining: Resources, shapes: ShapeMemo | None = None
+) -> tuple[str | None, Resources, Resources]:
+    """A LAUNCH task: (error, resources it consumes including a new executor's, its own resources).
+
+    With `shapes`, a command task shaped like one already found valid in this ACCEPT (the usual
+    case: N instances of one app) gets only the checks that can differ, in their place in
+    Mesos' order: its id first, the fit after everything else. Tasks with an ExecutorInfo
+    always get every check (the executors already launched change what they are checked against).
+    """
+    key = None
+    if shapes is not None and not task.HasField("executor"):
+        key = task_shape(task)
+        known = shapes.get(key)
+        if known is not None:
+            error = _task_id_error(task, ctx)
+            if error is not None:
+                return error, EMPTY, EMPTY
+            if not remaining.contains(known):
+                return (
+                    f"Total resources {known} required by task and its executor is more than available"
+                    f" {remaining}",
+                    EMPTY,
+                    EMPTY,
+                )
+            return None, known, known
+    error, total, own = _launch_task_error(task, ctx, remaining)
+    if error is None and key is not None and shapes is not None:
+        shapes[key] = own
+    return error, total, own
+
+
+def _launch_task_error(
     task: mesos_pb2.TaskInfo, ctx: LaunchContext, remaining: Resources
 ) -> tuple[str | None, Resources, Resources]:
-    """A LAUNCH task: (error, resources it consumes including a new executor's, its own resources)."""
     error = validate_task(task, ctx)
     if error is not None:
         return error, EMPTY, EMPTY

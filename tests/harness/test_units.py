@@ -31,6 +31,7 @@ from harness.model import (
 from harness.resources import EMPTY, Resources, ResourceSpecError, parse_resources
 from harness.simulation import SimulatedRuntime, SimulationTimings
 from harness.updates import StatusUpdateManager
+from harness.validation import LaunchContext, ShapeMemo, launch_task_error
 from proto import jsoncodec
 from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
@@ -339,6 +340,33 @@ def test_max_completion_time_and_group_cascade() -> None:
     assert ("pod", 1) in recorder.exits
 
 
+def test_batched_launch_keeps_each_tasks_timeline_and_skips_killed_or_forgotten_tasks() -> None:
+    clock, recorder = ManualClock(), Recorder()
+    runtime = SimulatedRuntime(clock, recorder, SimulationTimings(start_delay=1.0, running_delay=2.0))
+    command = [(ExecutorSpec(t, "f", ExecutorKind.COMMAND, "*", EMPTY), [spec(t)]) for t in "abcd"]
+    runtime.launch_all(FW, command)
+    clock.advance(0.5)
+    assert recorder.statuses == []  # the start delay holds for the whole batch
+    runtime.kill("f", "a", None)  # before its executor has it: the agent answers
+    clock.advance(0.5)
+    assert [(s.task_id, s.state.value) for s in recorder.statuses] == [
+        ("a", "TASK_KILLED"),
+        ("b", "TASK_STARTING"),
+        ("c", "TASK_STARTING"),
+        ("d", "TASK_STARTING"),
+    ]
+    runtime.kill("f", "b", 0.0)  # between STARTING and RUNNING
+    clock.advance(2.0)
+    assert recorder.states("b") == [("TASK_STARTING", None), ("TASK_KILLED", None)]
+    assert recorder.states("c") == recorder.states("d") == [("TASK_STARTING", None), ("TASK_RUNNING", None)]
+    # A framework shut down before its batch starts: nothing is reported for it.
+    other = SimulatedRuntime(clock, recorder := Recorder(), SimulationTimings(start_delay=1.0))
+    other.launch_all(FW, command)
+    other.shutdown_framework("f")
+    clock.advance(5)
+    assert recorder.statuses == []
+
+
 def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
     clock = ManualClock()
     agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 1}))
@@ -562,3 +590,41 @@ def test_templates_and_attributes() -> None:
         expand("{i % 0}", 1)
     with pytest.raises(ClusterSpecError):
         parse_attributes("rack")
+
+
+# -- shared checks for the instances of one app ---------------------------------------------------
+
+
+def _instance(task_id: str, cpus: float = 1.0, slot: str = "0") -> mesos_pb2.TaskInfo:
+    task = mesos_pb2.TaskInfo(name=f"app.{slot}")
+    task.task_id.value = task_id
+    task.agent_id.value = "a1"
+    cpu = task.resources.add(name="cpus", type=mesos_pb2.Value.SCALAR)
+    cpu.scalar.value = cpus
+    cpu.allocation_info.role = "*"
+    task.command.value = "sleep 1"
+    task.labels.labels.add(key="slot", value=slot)
+    return task
+
+
+def test_tasks_of_one_shape_still_get_their_own_id_and_fit_checks() -> None:
+    active = {"dup"}
+    ctx = LaunchContext("f", "a1", "*", lambda tid: "active" if tid in active else None, lambda eid: None)
+    shapes: ShapeMemo = {}
+    remaining = parse_resources("cpus:2")
+    with_memo = []
+    for task in (_instance("t1"), _instance("dup", slot="1"), _instance("bad/id"), _instance("t2", slot="2")):
+        error, consumed, _ = launch_task_error(task, ctx, remaining, shapes)
+        with_memo.append(error)
+        if error is None:
+            remaining = remaining - consumed
+            active.add(task.task_id.value)
+    assert with_memo == [None, "Task has duplicate ID: dup", with_memo[2], None]
+    assert with_memo[2] is not None and "bad/id" in with_memo[2]
+    assert len(shapes) == 1
+    # Nothing is left for a third instance: the fit is checked per task, with Mesos' message.
+    error, _, _ = launch_task_error(_instance("t3", slot="3"), ctx, remaining, shapes)
+    assert error is not None and error.startswith("Total resources cpus:1 required by task")
+    # Every answer is the one the full checks give.
+    for task in (_instance("t1"), _instance("dup"), _instance("bad/id"), _instance("t4", cpus=-1)):
+        assert launch_task_error(task, ctx, remaining, shapes) == launch_task_error(task, ctx, remaining)
