@@ -7,6 +7,9 @@
 - the same through AsyncStore when 2,000 one-task applies are pending at once (group commit
   merges them into shared transactions, as happens when many status updates arrive together);
 - a launch-shaped batch (PutTask + AdvanceTaskCounter + AppendEvent per task, 1,000 tasks);
+- CPU per stored task record on the driver's path (core PersistTask effects -> mapping.changes_for ->
+  AsyncStore.apply, 2,000 records per apply): 100,000 launch records, then their STARTING and
+  RUNNING updates, with the CPU time of both threads (event loop and store worker);
 - open (lock, WAL recovery, migration check) and `load()` of 100,000 live task records across
   1,000 apps: the store's share of the "reconciled view after restart <= 5 s" target.
 
@@ -16,8 +19,10 @@ Writes results_dir/store.json and returns the Markdown section for docs/performa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import platform
+import resource
 import sqlite3
 import statistics
 import tempfile
@@ -25,8 +30,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from framework.core.effects import PersistTask
 from framework.core.events import TaskState
 from framework.state.aio import AsyncStore
+from framework.state.mapping import changes_for
 from framework.state.records import (
     AdvanceTaskCounter,
     AppendEvent,
@@ -44,6 +51,8 @@ RESTART_APPS = 1_000
 # (batch size, number of batches): enough records for a stable rate, bounded run time.
 WRITE_RUNS = [(1, 300), (100, 100), (1_000, 50)]
 GROUP_COMMIT_APPLIES = 2_000
+CPU_TASKS = 100_000
+CPU_BATCH = 2_000  # records per apply, the driver's segment size
 
 
 def _task(n: int, state: TaskState = TaskState.RUNNING, apps: int = RESTART_APPS) -> TaskRecord:
@@ -141,6 +150,52 @@ def _group_commit_rate(data_dir: Path) -> dict[str, float]:
     }
 
 
+def _process_cpu() -> float:
+    """CPU seconds of this process so far, every thread (the store's worker included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_per_record(data_dir: Path) -> dict[str, float]:
+    """CPU microseconds per task record stored the driver's way, for launches and status updates."""
+
+    def record(n: int, state: TaskState) -> TaskRecord:
+        running = state is TaskState.RUNNING
+        return dataclasses.replace(
+            _task(n, state), healthy=None, started_at=1.7e9 + n if running else None,
+            status_uuid=None if state is TaskState.STAGING else n.to_bytes(16, "big"),
+        )  # fmt: skip
+
+    launches = [PersistTask(record(n, TaskState.STAGING)) for n in range(CPU_TASKS)]
+    updates: list[PersistTask] = []
+    for start in range(0, CPU_TASKS, CPU_BATCH // 2):  # a task's STARTING and RUNNING share an apply
+        tasks = range(start, start + CPU_BATCH // 2)
+        updates += [PersistTask(record(n, TaskState.STARTING)) for n in tasks]
+        updates += [PersistTask(record(n, TaskState.RUNNING)) for n in tasks]
+
+    async def store_all(store: AsyncStore, effects: list[PersistTask]) -> float:
+        cpu = _process_cpu()
+        for start in range(0, len(effects), CPU_BATCH):
+            await store.apply(changes_for(effects[start : start + CPU_BATCH]))
+        return 1e6 * (_process_cpu() - cpu) / len(effects)
+
+    async def run() -> tuple[float, float]:
+        store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+        try:
+            return await store_all(store, launches), await store_all(store, updates)
+        finally:
+            await store.close()
+
+    launch_us, update_us = asyncio.run(run())
+    return {
+        "tasks": CPU_TASKS,
+        "batch": CPU_BATCH,
+        "launch_us_per_record": launch_us,
+        "update_us_per_record": update_us,
+        "us_per_launched_task": launch_us + 2 * update_us,
+    }
+
+
 def _restart(data_dir: Path, loads: int = 3) -> dict[str, float]:
     """Open and load a store holding RESTART_TASKS live tasks of RESTART_APPS apps (best of `loads`)."""
     store = SqliteStore.open(data_dir)
@@ -189,6 +244,7 @@ def run(results_dir: Path) -> str:
         updates = _update_rate(base / "update")
         launch = _launch_rate(base / "launch")
         group = _group_commit_rate(base / "group")
+        cpu = _cpu_per_record(base / "cpu")
         restart = _restart(base / "restart")
     results = {
         "python": platform.python_version(),
@@ -198,6 +254,7 @@ def run(results_dir: Path) -> str:
         "updates": updates,
         "launch": launch,
         "group_commit": group,
+        "cpu_per_record": cpu,
         "restart": restart,
     }
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +283,12 @@ def run(results_dir: Path) -> str:
             f"AsyncStore, {group['applies']:,.0f} one-task applies pending at once",
             f"{group['records_per_s']:,.0f} records/s",
             "group commit: queued applies share transactions",
+        ),
+        _row(
+            f"CPU per task record, driver path ({cpu['tasks']:,.0f} tasks, {cpu['batch']:,.0f} per apply)",
+            f"{cpu['us_per_launched_task']:.1f} us per launched task",
+            f"launch record {cpu['launch_us_per_record']:.2f} us, status update"
+            f" {cpu['update_us_per_record']:.2f} us (both threads, PersistTask to commit)",
         ),
         _row(
             f"restart: open + load() of {restart['tasks']:,.0f} tasks, {restart['apps']:,.0f} apps",
