@@ -30,6 +30,7 @@ from harness.validation import (
     launch_group_error,
     launch_task_error,
     operation_resource_error,
+    task_shape,
 )
 from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
@@ -187,12 +188,15 @@ def _apply(
 ) -> Resources:
     """Run one operation; returns what is left of the offered resources. Launched tasks are
     added to `launches`, which the caller sends to the agent."""
+    shapes: list[bytes] = []
     if op.type == Operation.LAUNCH:
         group_reason, tasks, executor = "REASON_TASK_INVALID", list(op.launch.task_infos), None
         if not op.HasField("launch"):
             error: str | None = "A LAUNCH offer operation must have the Offer.Operation.launch field set."
         else:
-            error = operation_resource_error(tasks, None)
+            # Taken before normalising, which treats tasks of one shape alike: still one shape after.
+            shapes = [task_shape(task) for task in tasks]
+            error = operation_resource_error(tasks, None, shapes)
         if error is None and op.HasField("id"):
             error = "The `id` field cannot be set on LAUNCH operations"
     elif op.type == Operation.LAUNCH_GROUP:
@@ -214,9 +218,9 @@ def _apply(
         return remaining
     _normalise(op, fw.framework_id, ctx.role)
     if op.type == Operation.LAUNCH:
-        shapes: ShapeMemo = {}  # the instances of one app share their checks (all but id and fit)
-        for task in op.launch.task_infos:
-            error, consumed, own = launch_task_error(task, ctx, remaining, shapes)
+        memo: ShapeMemo = {}  # the instances of one app share their checks (all but id and fit)
+        for task, shape in zip(tasks, shapes, strict=True):
+            error, consumed, own = launch_task_error(task, ctx, remaining, memo, shape)
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue

@@ -796,17 +796,17 @@ def task_spec(
     if task.HasField("max_completion_time"):
         max_completion = task.max_completion_time.nanoseconds / 1e9
     labels = PackedLabels(task.labels.SerializeToString()) if task.HasField("labels") else NO_LABELS
-    return TaskSpec(
-        task_id=task.task_id.value,
-        framework_id=framework_id,
-        executor_id=executor_id,
-        name=task.name,
-        role=role,
-        resources=resources if resources is not None else resources_from_proto(task.resources, role),
-        labels=labels,
-        health_check=health,
-        kill_grace=kill_grace,
-        max_completion_time=max_completion,
-        group=group,
-        kind=kind,
+    return TaskSpec(  # positional, in TaskSpec's field order: one is built per launched task
+        task.task_id.value,
+        framework_id,
+        executor_id,
+        task.name,
+        role,
+        resources if resources is not None else resources_from_proto(task.resources, role),
+        labels,
+        health,
+        kill_grace,
+        max_completion,
+        group,
+        kind,
     )

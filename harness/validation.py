@@ -12,7 +12,7 @@ ERROR event, or TASK_ERROR updates. Nothing here has side effects.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.codec import resource_error, resources_from_proto
@@ -226,11 +226,21 @@ def executor_identity(executor: mesos_pb2.ExecutorInfo) -> bytes:
 
 
 def operation_resource_error(
-    tasks: Iterable[mesos_pb2.TaskInfo], executor: mesos_pb2.ExecutorInfo | None
+    tasks: Sequence[mesos_pb2.TaskInfo],
+    executor: mesos_pb2.ExecutorInfo | None,
+    shapes: Sequence[bytes] | None = None,
 ) -> str | None:
-    """validateAndUpgradeResources: every Resource of the operation must be well-formed."""
+    """validateAndUpgradeResources: every Resource of the operation must be well-formed.
+
+    `shapes` (the tasks' task_shape) lets a task shaped like an earlier one be skipped: it
+    carries the same resources, so it cannot hold the first error."""
     groups = [executor.resources] if executor is not None else []
-    for task in tasks:
+    seen: set[bytes] = set()
+    for i, task in enumerate(tasks):
+        if shapes is not None:
+            if shapes[i] in seen:
+                continue
+            seen.add(shapes[i])
         groups.append(task.resources)
         if task.HasField("executor"):
             groups.append(task.executor.resources)
@@ -504,7 +514,11 @@ LaunchContext (one ACCEPT): the checks also read the agent, role and framework."
 
 
 def launch_task_error(
-    task: mesos_pb2.TaskInfo, ctx: LaunchContext, remaining: Resources, shapes: ShapeMemo | None = None
+    task: mesos_pb2.TaskInfo,
+    ctx: LaunchContext,
+    remaining: Resources,
+    shapes: ShapeMemo | None = None,
+    shape: bytes | None = None,
 ) -> tuple[str | None, Resources, Resources]:
     """A LAUNCH task: (error, resources it consumes including a new executor's, its own resources).
 
@@ -512,10 +526,12 @@ def launch_task_error(
     case: N instances of one app) gets only the checks that can differ, in their place in
     Mesos' order: its id first, the fit after everything else. Tasks with an ExecutorInfo
     always get every check (the executors already launched change what they are checked against).
+    `shape` is the task's task_shape when the caller has it (taken the same way for every task
+    of one memo: before or after normalising, which keeps tasks of one shape alike).
     """
     key = None
     if shapes is not None and not task.HasField("executor"):
-        key = task_shape(task)
+        key = shape if shape is not None else task_shape(task)
         known = shapes.get(key)
         if known is not None:
             error = _task_id_error(task, ctx)

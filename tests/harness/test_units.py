@@ -31,7 +31,13 @@ from harness.model import (
 from harness.resources import EMPTY, Resources, ResourceSpecError, parse_resources
 from harness.simulation import SimulatedRuntime, SimulationTimings
 from harness.updates import StatusUpdateManager
-from harness.validation import LaunchContext, ShapeMemo, launch_task_error
+from harness.validation import (
+    LaunchContext,
+    ShapeMemo,
+    launch_task_error,
+    operation_resource_error,
+    task_shape,
+)
 from proto import jsoncodec
 from proto.mesos.v1 import mesos_pb2
 from proto.mesos.v1.scheduler import scheduler_pb2
@@ -628,3 +634,14 @@ def test_tasks_of_one_shape_still_get_their_own_id_and_fit_checks() -> None:
     # Every answer is the one the full checks give.
     for task in (_instance("t1"), _instance("dup"), _instance("bad/id"), _instance("t4", cpus=-1)):
         assert launch_task_error(task, ctx, remaining, shapes) == launch_task_error(task, ctx, remaining)
+
+
+def test_resource_checks_skip_only_tasks_shaped_like_one_already_checked() -> None:
+    good, bad = _instance("t1"), _instance("t3", slot="3")
+    bad.resources[0].ClearField("scalar")  # a SCALAR without its value: malformed
+    tasks = [good, _instance("t2", slot="2"), bad]
+    shapes = [task_shape(task) for task in tasks]
+    assert shapes[0] == shapes[1] != shapes[2]
+    error = operation_resource_error(tasks, None, shapes)
+    assert error is not None and error == operation_resource_error(tasks, None)
+    assert operation_resource_error(tasks[:2], None, shapes[:2]) is None
