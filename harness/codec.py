@@ -21,7 +21,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from google.protobuf.message import DecodeError
 
@@ -729,6 +729,9 @@ def inject_allocation_role(resources: Iterable[mesos_pb2.Resource], role: str) -
             r.allocation_info.role = role
 
 
+_T = TypeVar("_T")
+
+
 class PackedLabels(Mapping[str, str]):
     """A task's labels kept as their protobuf bytes, read into a dict only when first looked at.
 
@@ -755,6 +758,18 @@ class PackedLabels(Mapping[str, str]):
         if self._decoded is None and key.encode() not in self._raw:
             raise KeyError(key)
         return self._labels()[key]
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, key: str, /, default: object = None) -> object:
+        # Without raising KeyError on a miss: the simulation looks up one label of every task.
+        if self._decoded is None and key.encode() not in self._raw:
+            return default
+        return self._labels().get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._labels())

@@ -645,3 +645,16 @@ def test_resource_checks_skip_only_tasks_shaped_like_one_already_checked() -> No
     error = operation_resource_error(tasks, None, shapes)
     assert error is not None and error == operation_resource_error(tasks, None)
     assert operation_resource_error(tasks[:2], None, shapes[:2]) is None
+
+
+def test_packed_labels_read_like_a_dict_of_the_labels() -> None:
+    labels = mesos_pb2.Labels()
+    for key, value in (("a", "1"), ("harness.behaviour", "finish:1"), ("a", "2")):
+        labels.labels.add(key=key, value=value)
+    packed = codec.PackedLabels(labels.SerializeToString())
+    assert packed.get("missing") is None and packed.get("missing", "x") == "x"
+    assert packed.get("harness.behaviour", "") == "finish:1"
+    assert packed == {"a": "2", "harness.behaviour": "finish:1"}  # a later duplicate wins, as in a dict
+    assert len(packed) == 2 and "a" in packed and "1" not in packed
+    with pytest.raises(KeyError):
+        packed["1"]  # the bytes occur (as a value), the key does not
