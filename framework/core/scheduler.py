@@ -40,6 +40,7 @@ Policies (docs/app-spec.md describes them for users):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import assert_never
@@ -227,7 +228,7 @@ class SchedulerState:
         # Task id -> when it was launched or the master last asked about it, in that order (so a
         # tick reads only the entries old enough to check). Entries of tasks that left STAGING are
         # dropped when a tick reaches them: a task never returns to STAGING.
-        self._staging_since: dict[str, float] = {}
+        self._staging_since: OrderedDict[str, float] = OrderedDict()
         self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
         self._quick_declines = 0  # capped-out offers this handle() call may still decline unfiltered
 
@@ -274,7 +275,7 @@ class SchedulerState:
             if record.state is TaskState.UNREACHABLE:
                 state._unreachable.add(record.task_id)
         staging = sorted((r.updated_at, r.task_id) for _, r in live if r.state is TaskState.STAGING)
-        state._staging_since = {task_id: at for at, task_id in staging}
+        state._staging_since = OrderedDict((task_id, at) for at, task_id in staging)
         return state
 
     # -- the single entry point ------------------------------------------------------------------
@@ -547,15 +548,18 @@ class SchedulerState:
         wait = self.config.staging_reconcile_seconds
         since = self._staging_since
         stale: list[TaskRecord] = []
-        for task_id, at in list(since.items()):  # oldest first; stops at the first young one
+        # Oldest first, stopping at the first young one: this runs every tick while tens of
+        # thousands of launches are in flight, so it must not copy or walk the whole table.
+        for _ in range(len(since)):
+            task_id, at = next(iter(since.items()))
             record = self._record(task_id)
             if record is None or record.state is not TaskState.STAGING:
                 del since[task_id]
                 continue
             if now - at < wait:
                 break
-            del since[task_id]
             since[task_id] = now  # to the back: asked now, or already being asked (pending)
+            since.move_to_end(task_id)
             if task_id not in self._reconcile_pending:
                 stale.append(record)
         if not stale:
@@ -731,7 +735,8 @@ class SchedulerState:
         # send the first Accepts while it is still storing the later ones.
         if capped:
             shapes = [_scalars(app.spec) for _, app in apps]
-            groups = [(p, self._accept_capped(accept, ev.offers, shapes)) for p, accept in groups]
+            by_id = {o.offer_id: o for o in ev.offers}
+            groups = [(p, self._accept_capped(accept, by_id, shapes)) for p, accept in groups]
             self._quick_declines += QUICK_DECLINES_PER_AGENT * len(groups)
             out.extend(self._decline_capped(unused, shapes))
         elif unused:
@@ -758,12 +763,11 @@ class SchedulerState:
             declines.append(Decline(later, self.config.refuse_seconds_busy))
         return declines
 
-    def _accept_capped(self, accept: Accept, offers: tuple[Offer, ...], shapes: list[_Scalars]) -> Accept:
+    def _accept_capped(self, accept: Accept, offers: Mapping[str, Offer], shapes: list[_Scalars]) -> Accept:
         """A capped decision's Accept leaves no filter on what it leaves of the agent only if that
         could still host a waiting instance; a full agent's leftovers get the busy filter (an agent
         whose tasks end is offered again whatever the filter: it only holds the refused resources)."""
-        ids = set(accept.offer_ids)
-        free = [sum(col) for col in zip(*(o.resources.scalars_milli() for o in offers if o.offer_id in ids),
+        free = [sum(col) for col in zip(*(offers[i].resources.scalars_milli() for i in accept.offer_ids),
                                         strict=True)]
         for launch in accept.launches:
             for k, used in enumerate(launch.resources.scalars_milli()):
