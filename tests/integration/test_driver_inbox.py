@@ -17,13 +17,11 @@ from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
-from framework.driver import MAX_BATCH, Driver
-from framework.logging import build_logger
-from framework.metrics import build_metrics
-from framework.settings import LogFormat, LogLevel
+from framework.driver import MAX_BATCH
 from framework.state.aio import AsyncStore
 from framework.state.records import Change, PutTask
 from framework.state.sqlite import SqliteStore
+from tests.integration.driver_fakes import FakeClient, quiet_driver
 
 
 class _RecordingState(SchedulerState):
@@ -57,10 +55,7 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
     state = _RecordingState()
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
     try:
-        driver = Driver(
-            state, store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
-            framework_name="gantry", embedded_cluster=False,
-        )  # fmt: skip
+        driver = quiet_driver(state, store)
         for event in queued:  # all queued before the reactor runs: one backlog
             await driver.on_event(event)
         running = asyncio.create_task(driver.run())
@@ -83,28 +78,16 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
     ]  # fmt: skip
 
 
-class _RecordingClient:
-    """A subscribed client that answers every call at once and logs it after the store's writes."""
+class _RecordingClient(FakeClient):
+    """Logs each call it answers into the log the store's writes go to."""
 
     def __init__(self, log: list[tuple[str, object]]) -> None:
-        self.framework_id: str | None = "fw-1"
-        self.master_url: str | None = "http://master.example:5050"
-        self.reconnects = 0
+        super().__init__()
         self._log = log
 
-    @property
-    def subscribed(self) -> bool:
-        return True
-
-    @property
-    def ready(self) -> bool:
-        return True
-
-    def submit(self, effect: object) -> asyncio.Future[None]:
+    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
         self._log.append(("call", effect))
-        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        answer.set_result(None)
-        return answer
+        super().answer(effect, future)
 
 
 async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_records(
@@ -124,10 +107,7 @@ async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_
 
     monkeypatch.setattr(store, "apply", logged_apply)
     try:
-        driver = Driver(
-            state, store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
-            framework_name="gantry", embedded_cluster=False,
-        )  # fmt: skip
+        driver = quiet_driver(state, store)
         driver.attach(_RecordingClient(log))
         running = asyncio.create_task(driver.run())
         await asyncio.sleep(0)  # the reactor starts: API writes are accepted from now on

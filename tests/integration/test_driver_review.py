@@ -33,13 +33,12 @@ from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
-from framework.driver import Driver
 from framework.logging import build_logger
-from framework.metrics import build_metrics
 from framework.settings import LogFormat, LogLevel, load_settings
 from framework.state import aio
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
+from tests.integration.driver_fakes import FakeClient, quiet_driver
 
 STORE_THREAD = "gantry-store"
 HANG_GUARD = 10.0  # liveness bound only: a stopping serve() returns within milliseconds
@@ -132,10 +131,7 @@ async def test_the_driver_does_not_spin_on_a_deadline_a_tick_cannot_move(data_di
     assert deadline is not None and deadline < frozen()
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
     try:
-        driver = Driver(
-            state, store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
-            framework_name="gantry", embedded_cluster=False, clock=frozen,
-        )  # fmt: skip
+        driver = quiet_driver(state, store, clock=frozen)
         running = asyncio.create_task(driver.run())
         for _ in range(200):  # loop iterations; the frozen clock means at most one Tick is ever due
             await asyncio.sleep(0)
@@ -147,33 +143,19 @@ async def test_the_driver_does_not_spin_on_a_deadline_a_tick_cannot_move(data_di
     assert state.turns <= 1, f"{state.turns} reactor turns with nothing to do: the driver busy-loops"
 
 
-class _FlakyClient:
+class _FlakyClient(FakeClient):
     """A subscribed client whose first REVIVE is lost in flight (a 500, a reset, a timeout)."""
 
     def __init__(self) -> None:
-        self.framework_id: str | None = "fw-1"
-        self.master_url: str | None = "http://master.example:5050"
-        self.reconnects = 0
-        self.sent: list[object] = []
+        super().__init__()
         self.revives_failed = 0
 
-    @property
-    def subscribed(self) -> bool:
-        return True
-
-    @property
-    def ready(self) -> bool:
-        return True
-
-    def submit(self, effect: object) -> asyncio.Future[None]:
-        answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
         if type(effect).__name__ == "Revive" and self.revives_failed == 0:
             self.revives_failed += 1
-            answer.set_exception(ConnectionResetError("lost in flight"))
+            future.set_exception(ConnectionResetError("lost in flight"))
         else:
-            self.sent.append(effect)
-            answer.set_result(None)
-        return answer
+            super().answer(effect, future)
 
 
 async def test_a_revive_lost_in_flight_is_sent_again(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,10 +165,7 @@ async def test_a_revive_lost_in_flight_is_sent_again(data_dir: Path, monkeypatch
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
     client = _FlakyClient()
     try:
-        driver = Driver(
-            SchedulerState(), store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
-            framework_name="gantry", embedded_cluster=False,
-        )  # fmt: skip
+        driver = quiet_driver(SchedulerState(), store)
         driver.attach(client)
         running = asyncio.create_task(driver.run())
         await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))  # -> SUPPRESS

@@ -19,22 +19,16 @@ import pytest
 
 from framework.core.events import Disconnected
 from framework.core.scheduler import SchedulerState
-from framework.driver import Driver
-from framework.logging import build_logger
-from framework.metrics import build_metrics
-from framework.settings import LogFormat, LogLevel
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
+from tests.integration.driver_fakes import quiet_driver
 
 
 @pytest.mark.parametrize("iterations", range(6))
 async def test_driver_stops_when_cancelled_as_an_event_arrives(data_dir: Path, iterations: int) -> None:
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
     try:
-        driver = Driver(
-            SchedulerState(), store, build_metrics("test"), build_logger(LogFormat.JSON, LogLevel.ERROR),
-            framework_name="gantry", embedded_cluster=False,
-        )  # fmt: skip
+        driver = quiet_driver(SchedulerState(), store)
         running = asyncio.create_task(driver.run())
         await asyncio.sleep(0.1)  # the first turn (a Tick) is done; the driver waits on its empty inbox
         await driver.on_event(Disconnected(0.0, "test"))

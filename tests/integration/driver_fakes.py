@@ -1,0 +1,54 @@
+"""Building blocks for tests of the reactor (framework/driver.py) on its own, without a master.
+
+`quiet_driver` builds a Driver the way the composition root does, logging only errors; `FakeClient`
+stands in for the Mesos client (the driver's CallSender): always subscribed, it records every call
+and answers it at once, unless a subclass's `answer` decides otherwise. Who uses it:
+tests/integration/test_driver_*.py and test_runtime_shutdown.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from framework.core.scheduler import SchedulerState
+from framework.driver import Driver
+from framework.logging import build_logger
+from framework.metrics import build_metrics
+from framework.settings import LogFormat, LogLevel
+from framework.state.aio import AsyncStore
+
+
+def quiet_driver(state: SchedulerState, store: AsyncStore, clock: Callable[[], float] = time.time) -> Driver:
+    """A Driver as the composition root builds it, logging only errors."""
+    log = build_logger(LogFormat.JSON, LogLevel.ERROR)
+    metrics = build_metrics("test")
+    return Driver(state, store, metrics, log, framework_name="gantry", embedded_cluster=False, clock=clock)
+
+
+class FakeClient:
+    """A subscribed Mesos client: `sent` holds every call it answered 202, in submission order."""
+
+    def __init__(self) -> None:
+        self.framework_id: str | None = "fw-1"
+        self.master_url: str | None = "http://master.example:5050"
+        self.reconnects = 0
+        self.sent: list[object] = []
+
+    @property
+    def subscribed(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def submit(self, effect: object) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.answer(effect, future)
+        return future
+
+    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
+        self.sent.append(effect)
+        future.set_result(None)
