@@ -1,6 +1,7 @@
 """Building blocks for tests of the reactor (framework/driver.py) on its own, without a master.
 
-`quiet_driver` builds a Driver the way the composition root does, logging only errors; `FakeClient`
+`quiet_driver` builds a Driver the way the composition root does, logging only errors; `poll` and
+`stop` wait for what a running driver did and stop it; `FakeClient`
 stands in for the Mesos client (the driver's CallSender): always subscribed, it records every call
 and answers it at once, unless a subclass's `answer` decides otherwise. Who uses it:
 tests/integration/test_driver_*.py and test_runtime_shutdown.py.
@@ -9,6 +10,7 @@ tests/integration/test_driver_*.py and test_runtime_shutdown.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,21 @@ from framework.logging import build_logger
 from framework.metrics import build_metrics
 from framework.settings import LogFormat, LogLevel
 from framework.state.aio import AsyncStore
+
+
+async def poll(check: Callable[[], bool], tries: int, every: float = 0.01) -> None:
+    """Sleep `every` until `check()` holds, at most `tries` times (the caller asserts the outcome)."""
+    for _ in range(tries):
+        await asyncio.sleep(every)
+        if check():
+            return
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a running driver and wait until it has stopped."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def quiet_driver(state: SchedulerState, store: AsyncStore, clock: Callable[[], float] = time.time) -> Driver:

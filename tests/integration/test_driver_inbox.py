@@ -5,7 +5,6 @@ is stored in segments, each ACCEPT sent once its own tasks' records are durable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from framework.driver import MAX_BATCH
 from framework.state.aio import AsyncStore
 from framework.state.records import Change, PutTask
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, quiet_driver
+from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
 
 
 class _RecordingState(SchedulerState):
@@ -59,13 +58,8 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
         for event in queued:  # all queued before the reactor runs: one backlog
             await driver.on_event(event)
         running = asyncio.create_task(driver.run())
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if sum(len(turn) for turn in state.turns) >= len(queued):
-                break
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await poll(lambda: sum(len(turn) for turn in state.turns) >= len(queued), tries=500)
+        await stop(running)
     finally:
         await store.close()
     first_turn, second_turn = state.turns[0], state.turns[1]
@@ -119,13 +113,8 @@ async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_
             for i in range(10)
         )
         await driver.on_event(OffersReceived(1.0, offers))
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            if sum(1 for kind, call in log if kind == "call" and isinstance(call, Accept)) == 10:
-                break
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await poll(lambda: sum(isinstance(call, Accept) for _, call in log) == 10, tries=500)
+        await stop(running)
     finally:
         await store.close()
     stored: set[str] = set()

@@ -38,7 +38,7 @@ from framework.settings import LogFormat, LogLevel, load_settings
 from framework.state import aio
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, quiet_driver
+from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
 
 STORE_THREAD = "gantry-store"
 HANG_GUARD = 10.0  # liveness bound only: a stopping serve() returns within milliseconds
@@ -169,19 +169,11 @@ async def test_a_revive_lost_in_flight_is_sent_again(data_dir: Path, monkeypatch
         driver.attach(client)
         running = asyncio.create_task(driver.run())
         await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))  # -> SUPPRESS
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if any(type(c).__name__ == "Suppress" for c in client.sent):
-                break
+        await poll(lambda: any(type(c).__name__ == "Suppress" for c in client.sent), tries=100)
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 128, "instances": 1})
         await driver.submit_app(spec, create_only=True)  # work appears -> REVIVE (lost once)
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if any(type(c).__name__ == "Revive" for c in client.sent):
-                break
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await poll(lambda: any(type(c).__name__ == "Revive" for c in client.sent), tries=200)
+        await stop(running)
     finally:
         await store.close()
     assert client.revives_failed == 1
