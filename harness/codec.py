@@ -9,7 +9,8 @@ times it is sent, framed as RecordIO. OFFERS events, the one hot path (a cycle o
 agents), are built straight into Mesos JSON dictionaries for JSON subscribers instead of via
 protobuf reflection; tests/harness/test_codec.py checks both renderings say the same.
 
-Nothing else in the harness touches protobuf serialization or JSON.
+Nothing else in the harness touches protobuf serialization or JSON, except harness/fastack.py,
+which reads the one byte layout of a protobuf ACKNOWLEDGE and leaves every other body to `decode_call`.
 """
 
 from __future__ import annotations

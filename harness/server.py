@@ -31,6 +31,7 @@ from enum import StrEnum
 
 from harness import calls
 from harness.codec import CallDecodeError, Encoding, OutEvent, call_to_dict, decode_call
+from harness.fastack import Acknowledgement, read_acknowledge
 from harness.http import Channel, Request, Response, Route, StreamingResponse, get_route, text
 from harness.ledger import Ledger, ReceivedCall
 from harness.master import VERSION, Master
@@ -185,6 +186,10 @@ def scheduler(state: ServerState, request: Request) -> Response | StreamingRespo
     if content_type is None:
         return _refused(state, 400, "Expecting 'Content-Type' to be present")
     if content_type == Encoding.PROTOBUF:
+        if not state.ledger.record_calls:
+            ack = read_acknowledge(request.body)
+            if ack is not None and _acknowledge_fast(master, ack, headers.get("mesos-stream-id")):
+                return _ACCEPTED
         encoding = Encoding.PROTOBUF
     elif content_type == Encoding.JSON:
         encoding = Encoding.JSON
@@ -224,6 +229,18 @@ def scheduler(state: ServerState, request: Request) -> Response | StreamingRespo
     if status == 202 and not message and not state.ledger.record_calls:
         return _ACCEPTED  # the answer to nearly every call of a launch: nothing to record
     return _record(state, call, encoding, status, message)
+
+
+def _acknowledge_fast(master: Master, ack: Acknowledgement, stream_id: str | None) -> bool:
+    """The rest of the generic path for a body `read_acknowledge` understood, when its answer is
+    202 with nothing to record (the generic path's last step); False, having changed nothing, when
+    the caller check fails: the generic path then gives that answer."""
+    framework_id, agent_id, task_id, uuid = ack
+    fw = calls.check_caller(master, framework_id, stream_id)
+    if isinstance(fw, tuple):
+        return False
+    master.acknowledge(fw, agent_id, task_id, uuid)
+    return True
 
 
 def _refused(
