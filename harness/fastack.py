@@ -29,20 +29,25 @@ _UUID_TAG = b"\x1a\x10"  # uuid (3), length-delimited, 16 bytes
 Acknowledgement = tuple[str, str, str, bytes]  # framework id, agent id, task id, uuid
 
 
+# The Call's bytes before acknowledge's length (framework_id, type, acknowledge's tag) are the
+# same in every ACK of a framework: each distinct one is checked once (bounded, a few frameworks).
+_PREFIXES: dict[bytes, str] = {}
+_PREFIXES_KEPT = 64
+
+
 def read_acknowledge(body: bytes) -> Acknowledgement | None:
     """(framework id, agent id, task id, uuid) of a protobuf ACKNOWLEDGE in the layout above, or None."""
     try:
-        # framework_id: 0x0a <n> 0x0a <n - 2> value; a byte is never negative, so n < 2 fails here.
-        size = body[1]
-        if body[0] != 0x0A or size > 0x7F or body[2] != 0x0A or body[3] != size - 2:
+        pos = body[1] + 5  # 0x0a <n> <n bytes of FrameworkID> 0x10 0x08 0x42
+        prefix = body[:pos]
+        framework_id = _PREFIXES.get(prefix)
+        if framework_id is None:
+            framework_id = _framework_id(prefix)
+            if framework_id is None:
+                return None
+        if body[pos] > 0x7F or pos + 1 + body[pos] != len(body):
             return None
-        framework_id = body[4 : 2 + size]
-        pos = 2 + size
-        if body[pos : pos + 3] != _TYPE_AND_ACK_TAG:
-            return None
-        if body[pos + 3] > 0x7F or pos + 4 + body[pos + 3] != len(body):
-            return None
-        pos += 4
+        pos += 1
         size = body[pos + 1]
         if body[pos] != 0x0A or size > 0x7F or body[pos + 2] != 0x0A or body[pos + 3] != size - 2:
             return None
@@ -56,6 +61,21 @@ def read_acknowledge(body: bytes) -> Acknowledgement | None:
         if pos + 18 != len(body) or body[pos : pos + 2] != _UUID_TAG:
             return None
         # upb hands back undecodable proto2 strings as bytes; such ids go the generic way.
-        return framework_id.decode(), agent_id.decode(), task_id.decode(), body[pos + 2 :]
+        return framework_id, agent_id.decode(), task_id.decode(), body[pos + 2 :]
     except (IndexError, UnicodeDecodeError):
         return None
+
+
+def _framework_id(prefix: bytes) -> str | None:
+    """The framework id of a prefix `0x0a <n> 0x0a <n - 2> id 0x10 0x08 0x42`, remembered; or None."""
+    size = prefix[1]
+    # A byte is never negative, so n < 2 fails the length comparison.
+    if prefix[0] != 0x0A or size > 0x7F or prefix[2] != 0x0A or prefix[3] != size - 2:
+        return None
+    if len(prefix) != size + 5 or prefix[2 + size :] != _TYPE_AND_ACK_TAG:
+        return None
+    framework_id = prefix[4 : 2 + size].decode()
+    if len(_PREFIXES) >= _PREFIXES_KEPT:
+        _PREFIXES.clear()
+    _PREFIXES[prefix] = framework_id
+    return framework_id
