@@ -483,8 +483,6 @@ class Driver:
                     self._reconcile_started = event.now
                 case Disconnected():
                     m.set_subscribed(False)
-                case _:
-                    pass
 
     def _track_launches(self, call: MesosCall) -> None:
         """Keep the per-agent free estimate current: what an Accept launches is no longer free."""

@@ -201,8 +201,6 @@ class Metrics:
                     self.tasks_launched.inc(len(effect.launches))
                 case Decline():
                     self.offers_declined.inc(len(effect.offer_ids))
-                case _:
-                    pass
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         """One API request; `route` must be the route template (or 'unmatched'), never the raw path."""

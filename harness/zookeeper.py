@@ -15,6 +15,7 @@ callbacks hop back to the loop with call_soon_threadsafe; nothing here blocks th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,9 +89,8 @@ class Contender:
             return
         try:
             if self._node is not None:
-                await asyncio.to_thread(client.delete, self._node)
-        except NoNodeError:
-            pass
+                with contextlib.suppress(NoNodeError):
+                    await asyncio.to_thread(client.delete, self._node)
         finally:
             await asyncio.to_thread(client.stop)
             await asyncio.to_thread(client.close)

@@ -207,7 +207,7 @@ class Sleeps:
 
 
 async def ignore(_: object) -> None:
-    pass
+    """An event sink for clients whose events the test does not look at."""
 
 
 @contextlib.asynccontextmanager
