@@ -120,6 +120,10 @@ class CallSender(Protocol):
         exception when the call may not have been performed). Cancelling it stops retries."""
         ...
 
+    def acknowledge(self, effect: Acknowledge, done: Callable[[Acknowledge, Exception | None], None]) -> None:
+        """`submit` for an ACKNOWLEDGE: `done(effect, error or None)` runs once, when it settles."""
+        ...
+
 
 class DriverFailed(Exception):
     """The driver stopped because performing an effect failed in a way that cannot be retried."""
@@ -183,7 +187,7 @@ class Driver:
         self._ordered: set[asyncio.Future[None]] = set()  # of those, offer answers and barriers
         self._latest_barrier: asyncio.Task[None] | None = None
         self._last_persisted = float("-inf")  # time.monotonic() of the last successful store write
-        self._acking: dict[tuple[str, bytes], asyncio.Future[None]] = {}  # (task id, uuid) -> its ACK
+        self._acking: set[tuple[str, bytes]] = set()  # (task id, uuid) of the ACKs not yet answered
 
     @property
     def reconciled(self) -> bool:
@@ -225,7 +229,8 @@ class Driver:
                 await self._turn(items)
         finally:
             self._running = False
-            outstanding = [*self._acking.values(), *self._inflight]
+            # Unanswered ACKs need nothing: the client settles or drops them when it stops.
+            outstanding = list(self._inflight)
             for task in outstanding:
                 task.cancel()
             await asyncio.gather(*outstanding, return_exceptions=True)
@@ -404,9 +409,11 @@ class Driver:
                 # multiply the queue).
                 key = (call.task_id, call.uuid)
                 if key not in self._acking:
-                    ack = self._submit_call(call)
-                    self._acking[key] = ack
-                    ack.add_done_callback(partial(self._acked, key))
+                    self._acking.add(key)
+                    if self._client is None:
+                        self._acked(call, ConnectionError("no Mesos client"))
+                    else:
+                        self._client.acknowledge(call, self._acked)
             elif isinstance(call, Suppress | Revive):
                 # A barrier, in the background: it goes on the wire after every offer answer and
                 # barrier submitted before it was answered (a DECLINE landing after a REVIVE would
@@ -454,8 +461,10 @@ class Driver:
                 return
             await asyncio.sleep(BARRIER_RETRY_SECONDS * (attempt + 1))
 
-    def _acked(self, key: tuple[str, bytes], _: asyncio.Future[None]) -> None:
-        self._acking.pop(key, None)
+    def _acked(self, call: Acknowledge, error: Exception | None) -> None:
+        self._acking.discard((call.task_id, call.uuid))
+        if error is not None:
+            self._log.warning("call_failed", call="Acknowledge", error=str(error))
 
     async def _send(self, call: MesosCall) -> bool:
         """Send one call and wait for its answer; False (logged) if it may not have reached the master."""

@@ -51,9 +51,9 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 from yarl import URL
 
-from framework.core.effects import Acknowledge, MesosCall
+from framework.core.effects import Accept, Acknowledge, MesosCall
 from framework.core.events import Event as CoreEvent
-from framework.mesos import codec
+from framework.mesos import codec, taskbytes
 from framework.mesos.detector import MasterDetector, detector_for
 from framework.mesos.errors import (
     FrameworkRemovedError,
@@ -76,6 +76,7 @@ from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 from proto.recordio import Decoder, RecordIOError
 
 OnEvent = Callable[[CoreEvent], Awaitable[None]]
+AckDone = Callable[[Acknowledge, Exception | None], None]
 Sleep = Callable[[float], Awaitable[None]]
 
 STREAM_ID = "Mesos-Stream-Id"
@@ -501,6 +502,13 @@ class MesosClient:
             if body is not None:
                 _Call(self, _ACKNOWLEDGE, body, future).attempt()
                 return future
+        if type(effect) is Accept and self._content_type is ContentType.PROTOBUF:
+            # One per agent per offer round, carrying every launched task: the TaskInfos' bytes come
+            # from per-app templates (taskbytes.accept_bytes); None leaves the effect to the codec.
+            body = taskbytes.accept_bytes(effect, framework_id)
+            if body is not None:
+                _Call(self, scheduler.Call.ACCEPT, body, future).attempt()
+                return future
         try:
             calls = codec.calls_for(effect, framework_id, self._framework.roles)
         except Exception as exc:
@@ -513,6 +521,31 @@ class MesosClient:
         else:
             _send_in_order(self, calls, future)
         return future
+
+    def acknowledge(self, effect: Acknowledge, done: AckDone) -> None:
+        """`submit` for an ACKNOWLEDGE, settled by a callback instead of a future.
+
+        `done(effect, None)` runs once the master answered 202, `done(effect, error)` with the
+        error `submit`'s future would get; exactly once, synchronously from the code that learned
+        the outcome (the answer's read, a retry, or this call when not subscribed), so it must be
+        cheap and must not raise. ACKs are two of a launched task's three calls: a future per ACK
+        and the two loop callbacks its settling schedules cost more than the ACK's own encoding.
+        """
+        framework_id = self.framework_id
+        if not self._subscribed or framework_id is None:
+            done(effect, TransientMesosError("cannot send Acknowledge: not subscribed"))
+            return
+        body = None
+        if self._content_type is ContentType.PROTOBUF:
+            body = codec.acknowledge_bytes(effect, framework_id)
+        if body is None:
+            try:
+                body = encode_call(codec.calls_for(effect, framework_id, self._framework.roles)[0],
+                                   self._content_type)  # fmt: skip
+            except Exception as exc:
+                done(effect, exc)
+                return
+        _AckCall(self, body, effect, done).attempt()
 
     def _pipeline(self, base: str) -> Pipeline | None:
         pipelines = self._pipelines
@@ -622,8 +655,15 @@ class _Call:
         self.redirected: str | None = None
         self.base = self.stream_id = ""
 
+    def settled(self) -> bool:
+        return self.future.done()
+
+    def succeed(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
     def attempt(self) -> None:
-        if self.future.done():
+        if self.settled():
             return  # the caller gave up (cancelled): do not send it again
         client = self.client
         stream_id, base = client._stream_id, self.redirected or client.master_url
@@ -645,8 +685,7 @@ class _Call:
             status = outcome.status
             if status == 202 or status == 200:
                 client.calls_sent += 1
-                if not self.future.done():
-                    self.future.set_result(None)
+                self.succeed()
                 return
             if status == 307:
                 self.redirects += 1
@@ -685,6 +724,39 @@ class _Call:
             self.fail(failure)
             return
         client._retry_later(self, client._backoff.delay(self.attempts - 1, client._jitter()))
+
+
+class _AckCall(_Call):
+    """An ACKNOWLEDGE whose outcome goes to a callback (`MesosClient.acknowledge`), not a future."""
+
+    __slots__ = ("done", "effect")
+
+    def __init__(self, client: MesosClient, body: bytes, effect: Acknowledge, done: AckDone) -> None:
+        # Fields set here rather than through _Call.__init__: this runs twice per launched task.
+        self.client = client
+        self.body = body
+        self.effect = effect
+        self.done: AckDone | None = done
+        self.name = "ACKNOWLEDGE"
+        self.idempotent = True
+        self.urgent = False  # ACKs wait behind offer answers (see _Call)
+        self.attempts = self.redirects = 0
+        self.redirected = None
+        self.base = self.stream_id = ""
+
+    def settled(self) -> bool:
+        return self.done is None
+
+    def succeed(self) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            done(self.effect, None)
+
+    def fail(self, error: MesosError) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            self.client.last_error = str(error)
+            done(self.effect, error)
 
 
 _CALL_NAMES = {number: name for name, number in scheduler.Call.Type.items()}

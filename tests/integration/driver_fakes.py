@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from framework.core.effects import Acknowledge
 from framework.core.scheduler import SchedulerState
 from framework.driver import Driver
 from framework.logging import build_logger
@@ -65,6 +66,17 @@ class FakeClient:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.answer(effect, future)
         return future
+
+    def acknowledge(self, effect: Acknowledge, done: Callable[[Acknowledge, Exception | None], None]) -> None:
+        # Through `answer`, so a subclass that fails or holds calls does the same to ACKs.
+        future = self.submit(effect)
+
+        def settle(f: asyncio.Future[None]) -> None:
+            error = None if f.cancelled() else f.exception()
+            assert error is None or isinstance(error, Exception)
+            done(effect, error)
+
+        future.add_done_callback(settle)
 
     def answer(self, effect: object, future: asyncio.Future[None]) -> None:
         self.sent.append(effect)

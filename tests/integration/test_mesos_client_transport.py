@@ -641,3 +641,87 @@ async def test_send_while_not_subscribed_is_transient(master: TinyMaster) -> Non
     client = make_client(master.url, Recorder())
     with pytest.raises(TransientMesosError, match="not subscribed"):
         await client.send(Revive())
+
+
+# ---- acknowledge(): the ACK path settled by a callback ------------------------------------------
+
+
+class _Settled:
+    """The `done` callback of MesosClient.acknowledge: every (effect, error) it was called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Acknowledge, Exception | None]] = []
+
+    def __call__(self, effect: Acknowledge, error: Exception | None) -> None:
+        self.calls.append((effect, error))
+
+
+@pytest.mark.parametrize("content_type", [ContentType.PROTOBUF, ContentType.JSON])
+async def test_acknowledge_sends_the_call_and_settles_once(
+    master: TinyMaster, content_type: ContentType
+) -> None:
+    settled = _Settled()
+    ack = Acknowledge(agent_id="a-1", task_id="t-1", uuid=bytes(range(16)))
+    async with running(make_client(master.url, Recorder(), content_type)) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        client.acknowledge(ack, settled)
+        await until(lambda: bool(settled.calls))
+        await client.send(Revive())  # a later call's answer: nothing more arrives for the ACK
+    assert settled.calls == [(ack, None)]
+    call, headers = master.calls[0]
+    assert call.type == scheduler.Call.ACKNOWLEDGE and headers["Content-Type"] == content_type.media_type
+    assert (call.acknowledge.agent_id.value, call.acknowledge.task_id.value) == ("a-1", "t-1")
+    assert call.acknowledge.uuid == bytes(range(16)) and call.framework_id.value == "fw-1"
+
+
+async def test_acknowledge_retries_a_503_then_settles_with_success(master: TinyMaster) -> None:
+    settled = _Settled()
+    ack = Acknowledge(agent_id="a-1", task_id="t-1", uuid=b"u" * 16)
+    async with running(make_client(master.url, Recorder())) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        master.call_statuses.extend([503, 503])
+        client.acknowledge(ack, settled)
+        await until(lambda: bool(settled.calls))
+    assert settled.calls == [(ack, None)]
+    assert len(master.calls) == 3
+
+
+async def test_acknowledge_rejected_settles_with_the_permanent_error(master: TinyMaster) -> None:
+    settled = _Settled()
+    ack = Acknowledge(agent_id="a-1", task_id="t-1", uuid=b"u" * 16)
+    async with running(make_client(master.url, Recorder())) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        master.call_statuses.append(400)
+        client.acknowledge(ack, settled)
+        await until(lambda: bool(settled.calls))
+    [(effect, error)] = settled.calls
+    assert effect is ack
+    assert isinstance(error, PermanentMesosError) and error.status == 400
+    assert len(master.calls) == 1  # never retried
+
+
+@pytest.mark.parametrize("content_type", [ContentType.PROTOBUF, ContentType.JSON])
+async def test_acknowledge_that_cannot_be_encoded_settles_with_the_error_and_sends_nothing(
+    master: TinyMaster, content_type: ContentType
+) -> None:
+    settled = _Settled()
+    bad = Acknowledge(agent_id="a-1", task_id="t-\ud800", uuid=b"u" * 16)
+    good = Acknowledge(agent_id="a-1", task_id="t-2", uuid=b"v" * 16)
+    async with running(make_client(master.url, Recorder(), content_type)) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        client.acknowledge(bad, settled)
+        client.acknowledge(good, settled)
+        await until(lambda: len(settled.calls) == 2)
+    assert settled.calls[0][0] is bad and isinstance(settled.calls[0][1], UnicodeEncodeError)
+    assert settled.calls[1] == (good, None)
+    sent = [(c.acknowledge.task_id.value, c.acknowledge.uuid) for c, _ in master.calls]
+    assert sent == [("t-2", b"v" * 16)]
+
+
+def test_acknowledge_while_not_subscribed_settles_at_once_as_transient(master: TinyMaster) -> None:
+    settled = _Settled()
+    ack = Acknowledge(agent_id="a-1", task_id="t-1", uuid=b"u" * 16)
+    make_client(master.url, Recorder()).acknowledge(ack, settled)
+    [(effect, error)] = settled.calls
+    assert effect is ack and isinstance(error, TransientMesosError) and "not subscribed" in str(error)
+    assert master.calls == []
