@@ -19,7 +19,19 @@ from typing import Any
 
 import pytest
 
-from framework.core.effects import Accept, Acknowledge, Decline, Kill, Reconcile, ReconcileTask, Revive
+from framework.core.effects import (
+    Accept,
+    Acknowledge,
+    Decline,
+    Kill,
+    Reconcile,
+    ReconcileTask,
+    Revive,
+    TaskLaunch,
+)
+from framework.core.resources import Resources
+from framework.core.spec import validate_app
+from framework.mesos import codec, taskbytes
 from framework.mesos.client import Backoff, MesosClient
 from framework.mesos.codec import RECONCILE_CHUNK
 from framework.mesos.errors import PermanentMesosError, TransientMesosError
@@ -57,6 +69,7 @@ class Received:
     call: scheduler.Call
     headers: dict[str, str]
     connection: int
+    body: bytes = b""  # the request body as the client wrote it
 
 
 @dataclass
@@ -121,7 +134,8 @@ class RawMaster:
                 lines = head.decode("latin-1").split("\r\n")
                 headers = dict(line.split(": ", 1) for line in lines[1:] if line)
                 call = scheduler.Call()
-                call.ParseFromString(await reader.readexactly(int(headers["Content-Length"])))
+                body = await reader.readexactly(int(headers["Content-Length"]))
+                call.ParseFromString(body)
                 if call.type == scheduler.Call.SUBSCRIBE and self.redirect_subscribe_to:
                     location = f"Location: //{self.redirect_subscribe_to}/api/v1/scheduler\r\n"
                     writer.write(answer(307, close=True, headers=location))
@@ -129,7 +143,7 @@ class RawMaster:
                 if call.type == scheduler.Call.SUBSCRIBE:
                     await self._stream(call, writer)
                     return
-                self.received.append(Received(call, headers, number))
+                self.received.append(Received(call, headers, number, body))
                 pending += 1
                 if self._held is None:
                     self._held = number
@@ -491,3 +505,45 @@ async def test_a_subscription_moved_to_another_master_takes_the_calls_and_closes
         assert kill.headers["Mesos-Stream-Id"] == leader.stream_ids[0]
     finally:
         await leader.close()
+
+
+def launches(env_value: str = "grüß") -> tuple[TaskLaunch, ...]:
+    spec = validate_app(
+        {"id": "/web/app", "cmd": "serve", "ports": ["http"], "env": {"GREETING": env_value},
+         "health_checks": [{"protocol": "HTTP", "port": "http", "path": "/health"}]}
+    )  # fmt: skip
+    return tuple(
+        TaskLaunch.of(spec, "v1", f"web_app.{n}", n, "a-1", "h-1", "web", Resources.of(cpus=1, mem=128,
+                      ports=[(31000 + n, 31000 + n)]), (31000 + n,))
+        for n in range(3)
+    )  # fmt: skip
+
+
+async def test_a_protobuf_accept_is_written_from_taskbytes_as_the_message_would_be(
+    master: RawMaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[bytes | None] = []
+    encode = taskbytes.accept_bytes
+
+    def spy(effect: Accept, framework_id: str) -> bytes | None:
+        written.append(encode(effect, framework_id))
+        return written[-1]
+
+    monkeypatch.setattr(taskbytes, "accept_bytes", spy)
+    accept = Accept(agent_id="a-1", offer_ids=("o-1", "o-2"), launches=launches(), refuse_seconds=7.5)
+    async with subscribed(master.url) as client:
+        await asyncio.wait_for(client.submit(accept), WAIT)
+    (received,) = master.calls(scheduler.Call.ACCEPT)
+    (call,) = codec.calls_for(accept, "fw-1", FRAMEWORK.roles)
+    assert written == [received.body] and received.body == call.SerializeToString()
+
+
+async def test_an_accept_taskbytes_leaves_alone_takes_the_message_path(master: RawMaster) -> None:
+    bad = Accept(agent_id="a-1", offer_ids=("o-1",), launches=launches("\ud800"), refuse_seconds=5.0)
+    good = Accept(agent_id="a-1", offer_ids=("o-2",), launches=launches(), refuse_seconds=5.0)
+    assert taskbytes.accept_bytes(bad, "fw-1") is None
+    async with subscribed(master.url) as client:
+        with pytest.raises(UnicodeEncodeError):  # what the message path raised before taskbytes
+            await client.submit(bad)
+        await asyncio.wait_for(client.send(good), WAIT)
+    assert [r.call.accept.offer_ids[0].value for r in master.calls(scheduler.Call.ACCEPT)] == ["o-2"]
