@@ -26,10 +26,13 @@ Must not: carry protobuf or mutable containers. Additive changes only (others bu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from framework.core.events import TERMINAL_STATES, StatusUpdated, TaskState
 from framework.core.resources import Resources
 from framework.core.spec import AppSpec, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec, build_env
+
+_new = object.__new__
 
 __all__ = [
     "Accept",
@@ -52,6 +55,8 @@ __all__ = [
     "Suppress",
     "TaskLaunch",
     "TaskRecord",
+    "new_task_launch",
+    "new_task_record",
 ]
 
 
@@ -89,39 +94,78 @@ class TaskRecord:
         return self.state in TERMINAL_STATES
 
     def after(self, ev: StatusUpdated) -> TaskRecord:
-        """This record once `ev` (an update for this task) is applied.
+        """This record once `ev` (an update for this task) is applied; the record itself, and only
+        then, when the update changes nothing (callers test `is` instead of comparing 14 fields).
 
         Health is kept only while the task stays RUNNING (Mesos reports `healthy` on RUNNING
         updates). A master-generated repeat of the same state (a reconciliation reply) only fills in
         health and agent, so reconciling 100,000 unchanged tasks leaves every record as it was."""
-        running = ev.state is TaskState.RUNNING
+        state = ev.state
+        running = state is TaskState.RUNNING
         if ev.healthy is not None:
             healthy: bool | None = ev.healthy
         else:
             healthy = self.healthy if running and self.state is TaskState.RUNNING else None
-        if ev.uuid is None and ev.state is self.state:
+        if ev.uuid is None and state is self.state:
             agent_id = self.agent_id or ev.agent_id
             if healthy == self.healthy and agent_id == self.agent_id:
-                return self  # the usual reconciliation reply: no copy, and callers can test `is`
+                return self  # the usual reconciliation reply: no copy
             return replace(self, healthy=healthy, agent_id=agent_id)
-        # Built field by field rather than with dataclasses.replace, which costs twice as much and
-        # runs for every status update (two per launched task).
-        return TaskRecord(
-            self.task_id,
-            self.app_id,
-            self.version,
-            self.slot,
-            ev.state,
-            ev.now if ev.state is not self.state else self.updated_at,
-            ev.agent_id or self.agent_id,
-            self.hostname,
-            self.ports,
-            healthy,
-            ev.reason,
-            ev.message,
-            ev.now if running and self.started_at is None else self.started_at,
-            ev.uuid if ev.uuid is not None else self.status_uuid,
-        )
+        agent_id = ev.agent_id or self.agent_id
+        started_at = ev.now if running and self.started_at is None else self.started_at
+        uuid = ev.uuid if ev.uuid is not None else self.status_uuid
+        if state is not self.state:
+            updated_at = ev.now
+        elif (agent_id == self.agent_id and healthy == self.healthy and ev.reason == self.reason
+              and ev.message == self.message and started_at == self.started_at and uuid == self.status_uuid):
+            return self  # e.g. a resent copy of the update stored last (same uuid)
+        else:
+            updated_at = self.updated_at
+        # Built with new_task_record rather than dataclasses.replace or the constructor (see there):
+        # this runs for every status update, two per launched task.
+        return new_task_record(self.task_id, self.app_id, self.version, self.slot, state, updated_at,
+                               agent_id, self.hostname, self.ports, healthy, ev.reason, ev.message,
+                               started_at, uuid)
+
+
+# -- fast construction -------------------------------------------------------------------------
+#
+# A frozen dataclass's __init__ sets every field with `object.__setattr__(self, "name", value)`: for
+# the 14 fields of a TaskRecord that is about 3 us, more than all the rest of handling a status update.
+# The builders below fill an instance of a plain slotted "draft" class with exactly the same slots
+# (plain attribute stores, several times cheaper) and then turn it into the frozen class by assigning
+# `__class__`, which Python allows between classes of identical slot layout. The result is an
+# ordinary frozen instance, equal to the one the constructor builds (tests/unit/test_launching.py).
+# Only for values the core built itself from already-valid parts: nothing is checked here.
+
+
+class _RecordDraft:
+    __slots__ = TaskRecord.__slots__
+
+
+def new_task_record(task_id: str, app_id: str, version: str, slot: int, state: TaskState, updated_at: float,
+                    agent_id: str | None, hostname: str | None, ports: tuple[int, ...], healthy: bool | None,
+                    reason: str | None, message: str | None, started_at: float | None,
+                    status_uuid: bytes | None) -> TaskRecord:
+    """`TaskRecord(...)` with every field given positionally, about three times faster (same value)."""
+    draft: Any = _new(_RecordDraft)
+    draft.task_id = task_id
+    draft.app_id = app_id
+    draft.version = version
+    draft.slot = slot
+    draft.state = state
+    draft.updated_at = updated_at
+    draft.agent_id = agent_id
+    draft.hostname = hostname
+    draft.ports = ports
+    draft.healthy = healthy
+    draft.reason = reason
+    draft.message = message
+    draft.started_at = started_at
+    draft.status_uuid = status_uuid
+    draft.__class__ = TaskRecord
+    record: TaskRecord = draft
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +230,43 @@ class TaskLaunch:
             readiness_checks=spec.readiness_checks,
             kill_grace_seconds=spec.kill_grace_period_seconds,
         )
+
+
+class _LaunchDraft:
+    __slots__ = TaskLaunch.__slots__
+
+
+def new_task_launch(task_id: str, name: str, app_id: str, version: str, slot: int, agent_id: str,
+                    hostname: str, role: str, resources: Resources, ports: tuple[int, ...],
+                    port_names: tuple[str, ...], cmd: str | None, env: tuple[tuple[str, str], ...],
+                    labels: tuple[tuple[str, str], ...], container: ContainerSpec | None,
+                    health_checks: tuple[HealthCheckSpec, ...],
+                    readiness_checks: tuple[ReadinessCheckSpec, ...],
+                    kill_grace_seconds: float) -> TaskLaunch:
+    """`TaskLaunch(...)` with every field given positionally, about three times faster (same value; see
+    "fast construction" above)."""
+    draft: Any = _new(_LaunchDraft)
+    draft.task_id = task_id
+    draft.name = name
+    draft.app_id = app_id
+    draft.version = version
+    draft.slot = slot
+    draft.agent_id = agent_id
+    draft.hostname = hostname
+    draft.role = role
+    draft.resources = resources
+    draft.ports = ports
+    draft.port_names = port_names
+    draft.cmd = cmd
+    draft.env = env
+    draft.labels = labels
+    draft.container = container
+    draft.health_checks = health_checks
+    draft.readiness_checks = readiness_checks
+    draft.kill_grace_seconds = kill_grace_seconds
+    draft.__class__ = TaskLaunch
+    launch: TaskLaunch = draft
+    return launch
 
 
 # --- Mesos calls ------------------------------------------------------------------------------

@@ -81,11 +81,12 @@ from framework.core.events import (
     TaskState,
     Tick,
 )
+from framework.core.launching import LaunchTemplate, template_for
 from framework.core.model import Constraint, ConstraintOperator, Demand, Offer, Policy, RunningTask
 from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
 from framework.core.resources import Resources
-from framework.core.spec import AppSpec, app_id_slug, app_version
+from framework.core.spec import AppSpec, app_version
 from framework.core.views import (
     AppStatus,
     QueueEntry,
@@ -173,7 +174,7 @@ class _App:
     """Mutable per-app state (internal). `tasks` holds the app's live tasks that occupy a slot."""
 
     __slots__ = ("config", "created_at", "delay", "last_reasons", "offer_rounds", "outdated", "pending",
-                 "refusals", "spec", "tasks", "version", "waiting_since")
+                 "refusals", "spec", "tasks", "template", "version", "waiting_since")
 
     def __init__(self, spec: AppSpec, version: str, created_at: float) -> None:
         self.spec = spec
@@ -189,6 +190,7 @@ class _App:
         self.offer_rounds = 0
         self.refusals: dict[str, int] = {}
         self.last_reasons: tuple[QueueReason, ...] = ()
+        self.template: LaunchTemplate | None = None  # built at the first launch (launching.template_for)
 
 
 class _Kill:
@@ -816,39 +818,35 @@ class SchedulerState:
         Accept, and per agent the records to persist before its Accept, with that Accept."""
         groups: list[tuple[list[Effect], Accept]] = []
         used: dict[str, set[int]] = {}  # app id -> indices into app.pending that were placed
+        counters, owner, staging = self._counters, self._owner, self._staging_since
         for launch in placement.launches:
             tasks: list[TaskLaunch] = []
             persists: list[Effect] = []
             for group in launch.groups:
-                app = self._apps[group.app_id]
-                indices = used.setdefault(group.app_id, set())
-                for placed in group.tasks():
-                    indices.add(placed.index)
-                    tasks.append(self._launch(app, app.pending[placed.index], launch.hostname, launch.role,
-                                              placed.agent_id, placed.resources, placed.host_ports, now,
-                                              persists))
+                app_id, first, count = group.app_id, group.first_index, group.count
+                app = self._apps[app_id]
+                used.setdefault(app_id, set()).update(range(first, first + count))
+                seq = counters.get(app_id, 0)
+                counters[app_id] = seq + count
+                app.template = template = template_for(app.template, app.spec, app.version)
+                launches, records = template.build(group, app.pending[first : first + count], seq + 1,
+                                                   launch.hostname, launch.role, now)
+                tasks += launches
+                app_tasks = app.tasks
+                for record in records:
+                    task_id = record.task_id
+                    app_tasks[task_id] = record
+                    owner[task_id] = app_id
+                    staging[task_id] = now
+                    persists.append(PersistTask(record))
             groups.append((persists, Accept(launch.agent_id, launch.offer_ids, tuple(tasks), refuse)))
-        counters: list[Effect] = []
+        out: list[Effect] = []
         for app_id in sorted(used):
             app = self._apps[app_id]
-            counters.append(PersistTaskCounter(app_id, self._counters[app_id]))
+            out.append(PersistTaskCounter(app_id, counters[app_id]))
             left = [slot for i, slot in enumerate(app.pending) if i not in used[app_id]]
             self._set_pending(app_id, app, left, now)
-        return counters, groups
-
-    def _launch(self, app: _App, slot: int, hostname: str, role: str, agent_id: str, resources: Resources,
-                ports: tuple[int, ...], now: float, out: list[Effect]) -> TaskLaunch:
-        spec = app.spec
-        seq = self._counters.get(spec.id, 0) + 1
-        self._counters[spec.id] = seq
-        task_id = f"{app_id_slug(spec.id)}.{seq}"
-        record = TaskRecord(task_id, spec.id, app.version, slot, TaskState.STAGING, now, agent_id, hostname,
-                            ports)
-        app.tasks[task_id] = record
-        self._owner[task_id] = spec.id
-        self._staging_since[task_id] = now
-        out.append(PersistTask(record))
-        return TaskLaunch.of(spec, app.version, task_id, slot, agent_id, hostname, role, resources, ports)
+        return out, groups
 
     def _note_queue(self, apps: list[tuple[str, _App]], placement: Placement) -> None:
         for app_id, app in apps:

@@ -1,0 +1,119 @@
+"""Launch building: the `TaskLaunch` and the STAGING `TaskRecord` of every instance `place` placed.
+
+Role: the scheduler core (`SchedulerState._launch_all`) keeps one `LaunchTemplate` per app and asks it,
+per placed group, for the group's launches and records. A template holds everything of a launch that
+does not vary per task for one (spec, version): the name, the task id prefix, the head of the env and
+of the labels; and it remembers, per tuple of host ports, the task's resources and the port variables
+of its env. Agents of one size get the same ports in the same order, so across a large launch these
+tuples repeat and each task costs only its own id, slot and two tuples. What it builds equals
+`TaskLaunch.of(...)` field for field (tests/unit/test_launching.py and a property test check it);
+`TaskLaunch.of` and `spec.build_env` stay the reference definitions.
+
+Must not: do I/O or import anything outside the standard library and `framework.core`; remember more
+than `MEMO_LIMIT` port tuples per template; be used for a spec other than the one it was built for
+(`template_for` rebuilds it when the app's spec or version changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from framework.core.effects import TaskLaunch, TaskRecord, new_task_launch, new_task_record
+from framework.core.events import TaskState
+from framework.core.placement import PlacedGroup
+from framework.core.resources import Resources, ports_to_ranges
+from framework.core.spec import AppSpec, app_id_slug, port_env_name
+
+__all__ = ["MEMO_LIMIT", "LaunchTemplate", "template_for"]
+
+# Port tuples remembered per template. An agent's tasks take the lowest free ports, so a launch onto
+# many alike agents repeats a few hundred tuples at most; the limit only bounds the odd cluster whose
+# agents all offer different ranges (the memo is then dropped and refilled).
+MEMO_LIMIT = 4096
+
+_Pairs = tuple[tuple[str, str], ...]
+_STAGING = TaskState.STAGING
+
+
+class LaunchTemplate:
+    """What the launches of one (spec, version) share; `build` makes the per-task rest."""
+
+    __slots__ = ("_app_pairs", "_base", "_env_head", "_labels_head", "_memo", "_port_env_names", "name",
+                 "slug", "spec", "version")
+
+    def __init__(self, spec: AppSpec, version: str) -> None:
+        self.spec = spec
+        self.version = version
+        self.name = spec.id.lstrip("/")
+        self.slug = app_id_slug(spec.id)
+        self._env_head = spec.env
+        self._app_pairs: _Pairs = (("GANTRY_APP_ID", spec.id), ("GANTRY_APP_VERSION", version))
+        # Validation reserves the "gantry." label prefix, so appending cannot repeat a key.
+        self._labels_head: _Pairs = (*spec.labels, ("gantry.app_id", spec.id), ("gantry.version", version))
+        self._port_env_names = tuple(port_env_name(name) for name in spec.ports)
+        self._base: Resources | None = None  # the per-instance resources `_memo` was filled for
+        self._memo: dict[tuple[int, ...], tuple[Resources, _Pairs]] = {}
+
+    def build(self, group: PlacedGroup, slots: Sequence[int], first_seq: int, hostname: str, role: str,
+              now: float) -> tuple[list[TaskLaunch], list[TaskRecord]]:
+        """The launches and STAGING records of `group`'s instances: instance i fills `slots[i]` as task
+        `<slug>.<first_seq + i>` with `group.host_ports[i]`."""
+        spec, version, app_id, agent_id = self.spec, self.version, self.spec.id, group.agent_id
+        name, cmd, port_names, container = self.name, spec.cmd, spec.ports, spec.container
+        health, readiness, grace = spec.health_checks, spec.readiness_checks, spec.kill_grace_period_seconds
+        env_head, app_pairs, labels_head = self._env_head, self._app_pairs, self._labels_head
+        prefix = self.slug
+        memo = self._memo_for(group.resources)
+        host_ports = group.host_ports
+        host_pair = ("HOST", hostname)
+        launches: list[TaskLaunch] = []
+        records: list[TaskRecord] = []
+        for i, slot in enumerate(slots):
+            task_id = f"{prefix}.{first_seq + i}"
+            ports = host_ports[i] if host_ports else ()
+            resources, port_env = memo.get(ports) or self._remember(ports)
+            slot_text = str(slot)
+            env = (*env_head, host_pair, *app_pairs, ("GANTRY_TASK_ID", task_id),
+                   ("GANTRY_INSTANCE", slot_text), *port_env)
+            labels = (*labels_head, ("gantry.slot", slot_text))
+            launches.append(new_task_launch(task_id, name, app_id, version, slot, agent_id, hostname, role,
+                                            resources, ports, port_names, cmd, env, labels, container, health,
+                                            readiness, grace))
+            records.append(new_task_record(task_id, app_id, version, slot, _STAGING, now, agent_id, hostname,
+                                           ports, None, None, None, None, None))
+        return launches, records
+
+    def _memo_for(self, base: Resources) -> dict[tuple[int, ...], tuple[Resources, _Pairs]]:
+        # Each offer round builds its demands afresh, so the same resources arrive as a new object.
+        if base is not self._base:
+            if base != self._base:
+                self._memo.clear()
+            self._base = base
+        return self._memo
+
+    def _remember(self, ports: tuple[int, ...]) -> tuple[Resources, _Pairs]:
+        """The resources (the instance's scalars plus exactly `ports`) and the port variables of the env
+        (spec.build_env's order: PORT, PORTS, PORT0.., PORT_<NAME>) of a task holding `ports`."""
+        base = self._base
+        assert base is not None  # set by _memo_for before any lookup
+        if not ports:
+            entry: tuple[Resources, _Pairs] = (base, ())
+        else:
+            texts = [str(p) for p in ports]
+            port_env = [("PORT", texts[0]), ("PORTS", ",".join(texts))]
+            port_env += [(f"PORT{i}", text) for i, text in enumerate(texts)]
+            port_env += list(zip(self._port_env_names, texts, strict=True))
+            resources = Resources(base.cpus_milli, base.mem_milli, base.disk_milli, base.gpus_milli,
+                                  ports_to_ranges(ports))
+            entry = (resources, tuple(port_env))
+        if len(self._memo) >= MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[ports] = entry
+        return entry
+
+
+def template_for(current: LaunchTemplate | None, spec: AppSpec, version: str) -> LaunchTemplate:
+    """`current` if it was built for exactly this spec and version, else a new template for them."""
+    if current is not None and current.spec is spec and current.version == version:
+        return current
+    return LaunchTemplate(spec, version)
