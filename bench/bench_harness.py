@@ -440,11 +440,17 @@ class _Scheduler:
                 resource = task.resources.add(name=name, type=mesos_pb2.Value.SCALAR)
                 resource.scalar.value = value
                 resource.allocation_info.role = "*"
+            task.command.shell = True
             task.command.value = "sleep 3600"
+            # What Gantry's codec writes for bench_e2e's app: the environment differs per task.
             variables = task.command.environment.variables
-            for key, text in (("HOST", offer.hostname), ("GANTRY_APP_ID", "/bench/fleet")):
+            env = (("HOST", offer.hostname), ("GANTRY_APP_ID", "/bench/fleet"),
+                   ("GANTRY_APP_VERSION", "0123456789ab.100000"), ("GANTRY_TASK_ID", task.task_id.value),
+                   ("GANTRY_INSTANCE", str(n)))  # fmt: skip
+            for key, text in env:
                 variables.add(name=key, value=text, type=mesos_pb2.Environment.Variable.VALUE)
-            for key, text in (("gantry.app_id", "/bench/fleet"), ("gantry.slot", str(n))):
+            for key, text in (("gantry.app_id", "/bench/fleet"), ("gantry.version", "0123456789ab.100000"),
+                              ("gantry.slot", str(n))):  # fmt: skip
                 task.labels.labels.add(key=key, value=text)
             task.kill_policy.grace_period.nanoseconds = 3_000_000_000
         call.accept.filters.refuse_seconds = 5.0

@@ -37,6 +37,9 @@ from proto.mesos.v1.scheduler import scheduler_pb2
 
 Operation = mesos_pb2.Offer.Operation
 LAUNCH_TYPES = (Operation.LAUNCH, Operation.LAUNCH_GROUP)
+# The instances of one app share their checks (all but id, agent and fit), across ACCEPTs: the
+# memo holds pure verdicts, so every master in the process may share it.
+VALID_SHAPES = ShapeMemo()
 
 
 def refuse_seconds(filters: mesos_pb2.Filters, present: bool) -> float | None:
@@ -218,9 +221,8 @@ def _apply(
         return remaining
     _normalise(op, fw.framework_id, ctx.role)
     if op.type == Operation.LAUNCH:
-        memo: ShapeMemo = {}  # the instances of one app share their checks (all but id and fit)
         for task, shape in zip(tasks, shapes, strict=True):
-            error, consumed, own = launch_task_error(task, ctx, remaining, memo, shape)
+            error, consumed, own = launch_task_error(task, ctx, remaining, VALID_SHAPES, shape)
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue

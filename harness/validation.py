@@ -402,13 +402,20 @@ def _task_id_error(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
     return None
 
 
+def _agent_error(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
+    if task.agent_id.value != ctx.agent_id:
+        return f"Task uses invalid agent {task.agent_id.value} while agent {ctx.agent_id} is expected"
+    return None
+
+
 def validate_task(task: mesos_pb2.TaskInfo, ctx: LaunchContext) -> str | None:
     """task::internal::validateTask: the checks every task passes, LAUNCH or LAUNCH_GROUP."""
     error = _task_id_error(task, ctx)
     if error is not None:
         return error
-    if task.agent_id.value != ctx.agent_id:
-        return f"Task uses invalid agent {task.agent_id.value} while agent {ctx.agent_id} is expected"
+    error = _agent_error(task, ctx)
+    if error is not None:
+        return error
     if (
         task.HasField("kill_policy")
         and task.kill_policy.HasField("grace_period")
@@ -497,20 +504,49 @@ def _executor_error(executor: mesos_pb2.ExecutorInfo, ctx: LaunchContext) -> str
 
 
 def task_shape(task: mesos_pb2.TaskInfo) -> bytes:
-    """The task without what differs between the instances of one app: id, name, labels. Two
-    tasks of one shape pass or fail every check but the id checks and the fit alike (nothing
-    else a LAUNCH task is checked for reads those three fields)."""
+    """The task without what differs between the instances of one app: id, name, labels, agent
+    id and the values of its command's environment variables (their names, types and presence
+    stay). Two tasks of one shape pass or fail every check but the id, agent and fit checks
+    alike: nothing else a LAUNCH task is checked for reads those fields."""
     shape = mesos_pb2.TaskInfo()
     shape.CopyFrom(task)
     shape.ClearField("task_id")
     shape.ClearField("name")
     shape.ClearField("labels")
+    shape.ClearField("agent_id")
+    # Gantry-like schedulers put the task id, instance and ports in the environment: only the
+    # presence of a value is ever checked (an empty value is still present in proto2).
+    for variable in shape.command.environment.variables:
+        if variable.HasField("value"):
+            variable.value = ""
     return shape.SerializePartialToString()
 
 
-ShapeMemo = dict[bytes, Resources]
-"""Command tasks of one ACCEPT found valid, by task_shape: their resources. Only for one
-LaunchContext (one ACCEPT): the checks also read the agent, role and framework."""
+class ShapeMemo:
+    """Command task shapes found valid (task_shape, before normalising) with the role they were
+    launched for: the resources such a task consumes.
+
+    Every check of a command task but the id, agent and fit checks is a pure function of its
+    normalised shape, and normalising (allocation role, health check type) is a pure function of
+    the shape and the role, so the verdict holds for every later task of that shape and role,
+    in any ACCEPT. Bounded: cleared when full (an app's tasks repeat a handful of shapes)."""
+
+    __slots__ = ("_limit", "_valid")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._valid: dict[tuple[bytes, str], Resources] = {}
+
+    def get(self, shape: bytes, role: str) -> Resources | None:
+        return self._valid.get((shape, role))
+
+    def add(self, shape: bytes, role: str, resources: Resources) -> None:
+        if len(self._valid) >= self._limit:
+            self._valid.clear()
+        self._valid[(shape, role)] = resources
+
+    def __len__(self) -> int:
+        return len(self._valid)
 
 
 def launch_task_error(
@@ -522,19 +558,21 @@ def launch_task_error(
 ) -> tuple[str | None, Resources, Resources]:
     """A LAUNCH task: (error, resources it consumes including a new executor's, its own resources).
 
-    With `shapes`, a command task shaped like one already found valid in this ACCEPT (the usual
+    With `shapes`, a command task shaped like one already found valid for this role (the usual
     case: N instances of one app) gets only the checks that can differ, in their place in
-    Mesos' order: its id first, the fit after everything else. Tasks with an ExecutorInfo
-    always get every check (the executors already launched change what they are checked against).
-    `shape` is the task's task_shape when the caller has it (taken the same way for every task
-    of one memo: before or after normalising, which keeps tasks of one shape alike).
+    Mesos' order: its id first, then its agent, the fit after everything else. Tasks with an
+    ExecutorInfo always get every check (the executors already launched change what they are
+    checked against). `shape` is the task's task_shape when the caller has it, taken before
+    normalising (as the memo's keys are).
     """
     key = None
     if shapes is not None and not task.HasField("executor"):
         key = shape if shape is not None else task_shape(task)
-        known = shapes.get(key)
+        known = shapes.get(key, ctx.role)
         if known is not None:
             error = _task_id_error(task, ctx)
+            if error is None:
+                error = _agent_error(task, ctx)
             if error is not None:
                 return error, EMPTY, EMPTY
             if not remaining.contains(known):
@@ -547,7 +585,7 @@ def launch_task_error(
             return None, known, known
     error, total, own = _launch_task_error(task, ctx, remaining)
     if error is None and key is not None and shapes is not None:
-        shapes[key] = own
+        shapes.add(key, ctx.role, own)
     return error, total, own
 
 

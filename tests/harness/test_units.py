@@ -616,7 +616,7 @@ def _instance(task_id: str, cpus: float = 1.0, slot: str = "0") -> mesos_pb2.Tas
 def test_tasks_of_one_shape_still_get_their_own_id_and_fit_checks() -> None:
     active = {"dup"}
     ctx = LaunchContext("f", "a1", "*", lambda tid: "active" if tid in active else None, lambda eid: None)
-    shapes: ShapeMemo = {}
+    shapes = ShapeMemo()
     remaining = parse_resources("cpus:2")
     with_memo = []
     for task in (_instance("t1"), _instance("dup", slot="1"), _instance("bad/id"), _instance("t2", slot="2")):
