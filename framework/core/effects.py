@@ -55,6 +55,8 @@ __all__ = [
     "Suppress",
     "TaskLaunch",
     "TaskRecord",
+    "new_acknowledge",
+    "new_persist_task",
     "new_task_launch",
     "new_task_record",
 ]
@@ -308,6 +310,22 @@ class Acknowledge:
     uuid: bytes
 
 
+class _AcknowledgeDraft:
+    __slots__ = Acknowledge.__slots__
+
+
+def new_acknowledge(agent_id: str, task_id: str, uuid: bytes) -> Acknowledge:
+    """`Acknowledge(agent_id, task_id, uuid)`, about twice as fast (see "fast construction" above):
+    one per status update."""
+    draft: Any = _new(_AcknowledgeDraft)
+    draft.agent_id = agent_id
+    draft.task_id = task_id
+    draft.uuid = uuid
+    draft.__class__ = Acknowledge
+    ack: Acknowledge = draft
+    return ack
+
+
 @dataclass(frozen=True, slots=True)
 class ReconcileTask:
     task_id: str
@@ -363,6 +381,20 @@ class PersistTask:
     """Insert or replace one task record (terminal records are kept by the store as history)."""
 
     record: TaskRecord
+
+
+class _PersistTaskDraft:
+    __slots__ = PersistTask.__slots__
+
+
+def new_persist_task(record: TaskRecord) -> PersistTask:
+    """`PersistTask(record)`, about twice as fast (see "fast construction" above): one per launch and
+    per status update."""
+    draft: Any = _new(_PersistTaskDraft)
+    draft.record = record
+    draft.__class__ = PersistTask
+    persist: PersistTask = draft
+    return persist
 
 
 @dataclass(frozen=True, slots=True)

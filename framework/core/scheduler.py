@@ -66,8 +66,11 @@ from framework.core.effects import (
     Suppress,
     TaskLaunch,
     TaskRecord,
+    new_acknowledge,
+    new_persist_task,
 )
 from framework.core.events import (
+    TERMINAL_STATES,
     AgentFailed,
     AppDeleted,
     AppSubmitted,
@@ -291,6 +294,8 @@ class SchedulerState:
         for event in events:
             now = event.now
             match event:
+                case StatusUpdated():  # first: by far the most frequent event
+                    self._on_status(event, out)
                 case Subscribed():
                     self._on_subscribed(event, out)
                 case Disconnected():
@@ -299,8 +304,6 @@ class SchedulerState:
                     self._on_offers(event, out)
                 case OfferRescinded():
                     pass  # offers are answered in the call that received them; nothing is held
-                case StatusUpdated():
-                    self._on_status(event, out)
                 case AgentFailed():
                     self._on_agent_failed(event, out)
                 case ExecutorFailed():
@@ -379,48 +382,58 @@ class SchedulerState:
     # -- status updates --------------------------------------------------------------------------
 
     def _on_status(self, ev: StatusUpdated, out: list[Effect]) -> None:
-        self._reconcile_answered(ev.task_id, ev.now)
-        old = self._record(ev.task_id)
-        if old is None:
+        # Two of these per launched task: lookups are done once each, and the rare cases (terminal,
+        # unreachable, plan-relevant changes) are tested cheaply before anything is called for them.
+        task_id = ev.task_id
+        if self._reconcile_pending:
+            self._reconcile_answered(task_id, ev.now)
+        owner = self._owner.get(task_id, "")  # "" for an unknown task (app ids start with '/')
+        if owner == "":
             self._on_unknown_status(ev, out)
             return
-        new = old.after(ev)
-        changed = new is not old and new != old  # `is`: after() returns the record itself when unchanged
-        if changed:
+        app = self._apps[owner] if owner is not None else None
+        old = app.tasks[task_id] if app is not None else self._orphans[task_id]
+        new = old.after(ev)  # `old` itself exactly when the update changes nothing
+        if new is not old:
             # Persist before acknowledge: once acknowledged, the agent forgets the update, so an
             # update we had not stored would be lost with a crash. A resent copy of the update we
-            # stored last (same uuid) changes nothing (new == old): it is only acknowledged again.
-            out.append(PersistTask(new))
-        self._acknowledge(ev, new.agent_id, out)
-        if not changed:
+            # stored last (same uuid) changes nothing: it is only acknowledged again.
+            out.append(new_persist_task(new))
+        uuid = ev.uuid
+        if uuid is not None and self.subscribed:  # as _acknowledge, inlined
+            agent = ev.agent_id or new.agent_id
+            if agent is not None:
+                out.append(new_acknowledge(agent, task_id, uuid))
+        if new is old:
             return
-        owner = self._owner[ev.task_id]
-        app = self._apps[owner] if owner is not None else None
-        if new.terminal:
+        state, old_state = new.state, old.state
+        if state in TERMINAL_STATES:
             self._on_terminal(app, new, ev, out)
             return
+        unreachable_changed = old_state is not state and _UNREACHABLE in (old_state, state)
         if app is None:
-            self._orphans[new.task_id] = new
+            self._orphans[task_id] = new
         else:
-            app.tasks[new.task_id] = new
-            self._dirty_if_plan_may_change(app, old, new)
-        if new.state is TaskState.UNREACHABLE and old.state is not TaskState.UNREACHABLE:
+            app.tasks[task_id] = new
+            # Phase and readiness only matter to the plan through the rolling replacement (and through
+            # UNREACHABLE's scale-down rank); skipping the rest keeps a 100,000-task launch linear.
+            spec = app.spec
+            if unreachable_changed or (app.outdated and task_ready(spec, old) != task_ready(spec, new)):
+                self._dirty.add(spec.id)
+        if unreachable_changed:
+            self._on_unreachable_changed(new, ev.now, out)
+
+    def _on_unreachable_changed(self, new: TaskRecord, now: float, out: list[Effect]) -> None:
+        if new.state is _UNREACHABLE:
             self._unreachable.add(new.task_id)
-            out.append(RecordEvent.for_task(new, ev.now, "task_unreachable"))
-        elif old.state is TaskState.UNREACHABLE and new.state is not TaskState.UNREACHABLE:
-            self._unreachable.discard(new.task_id)
+            out.append(RecordEvent.for_task(new, now, "task_unreachable"))
+            return
+        self._unreachable.discard(new.task_id)
         kill = self._kills.get(new.task_id)
         # A task being killed that was unreachable has just come back: the earlier KILL could not
         # reach it, so send it now rather than at the next retry.
-        if kill is not None and old.state is TaskState.UNREACHABLE and new.state is not TaskState.UNREACHABLE:
-            self._send_kill(new.task_id, kill, ev.now, out)
-
-    def _dirty_if_plan_may_change(self, app: _App, old: TaskRecord, new: TaskRecord) -> None:
-        # Phase and readiness only matter to the plan through the rolling replacement (and through
-        # UNREACHABLE's scale-down rank); skipping the rest keeps a 100,000-task launch linear.
-        unreachable_changed = old.state is not new.state and TaskState.UNREACHABLE in (old.state, new.state)
-        if unreachable_changed or (app.outdated and task_ready(app.spec, old) != task_ready(app.spec, new)):
-            self._dirty.add(app.spec.id)
+        if kill is not None:
+            self._send_kill(new.task_id, kill, now, out)
 
     def _on_unknown_status(self, ev: StatusUpdated, out: list[Effect]) -> None:
         # A task we have no record of (launched before our store lost it, detached and expunged,
@@ -838,7 +851,7 @@ class SchedulerState:
                     app_tasks[task_id] = record
                     owner[task_id] = app_id
                     staging[task_id] = now
-                    persists.append(PersistTask(record))
+                    persists.append(new_persist_task(record))
             groups.append((persists, Accept(launch.agent_id, launch.offer_ids, tuple(tasks), refuse)))
         out: list[Effect] = []
         for app_id in sorted(used):
@@ -937,6 +950,7 @@ class SchedulerState:
 # -- helpers ------------------------------------------------------------------------------------
 
 _TERMINAL = frozenset(s for s in TaskState if s not in _PHASES)
+_UNREACHABLE = TaskState.UNREACHABLE
 _SETTLED = AppPlan()  # what plan_app returns for an app that needs nothing
 
 

@@ -14,7 +14,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framework.core.effects import TaskLaunch, TaskRecord, new_task_launch, new_task_record
+from framework.core.effects import (
+    Acknowledge,
+    PersistTask,
+    TaskLaunch,
+    TaskRecord,
+    new_acknowledge,
+    new_persist_task,
+    new_task_launch,
+    new_task_record,
+)
 from framework.core.events import StatusUpdated, TaskState
 from framework.core.launching import MEMO_LIMIT, LaunchTemplate, template_for
 from framework.core.placement import PlacedGroup
@@ -132,6 +141,16 @@ def test_new_task_launch_is_the_frozen_launch() -> None:
     assert type(launch) is TaskLaunch and launch == reference
     with pytest.raises(dataclasses.FrozenInstanceError):
         launch.slot = 2  # type: ignore[misc]
+
+
+def test_new_persist_task_and_new_acknowledge_are_the_frozen_effects() -> None:
+    record = TaskRecord(*RECORD_VALUES)
+    persist, ack = new_persist_task(record), new_acknowledge("a1", "a.1", b"u" * 16)
+    assert type(persist) is PersistTask and persist == PersistTask(record) and persist.record is record
+    assert type(ack) is Acknowledge and ack == Acknowledge("a1", "a.1", b"u" * 16)
+    assert hash(ack) == hash(Acknowledge("a1", "a.1", b"u" * 16))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ack.uuid = b""  # type: ignore[misc]
 
 
 # -- TaskRecord.after --------------------------------------------------------------------------------
