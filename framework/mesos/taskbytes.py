@@ -66,8 +66,14 @@ _SIZES_MAX = 1 << 14  # lengths below 16 KiB (any TaskInfo of a sane app) come f
 _SIZES = [_varint(n) for n in range(_SIZES_MAX)]
 
 
-def _size(n: int) -> bytes:
-    return _SIZES[n] if n < _SIZES_MAX else _varint(n)
+def _id_head(tag: bytes, n: int) -> bytes:
+    """What precedes the n bytes of an id's value in an id message (`_id`) as field `tag`."""
+    inner = b"\x0a" + _varint(n)
+    return tag + _varint(len(inner) + n) + inner
+
+
+_ID_HEADS_MAX = 1 << 10  # task ids shorter than this take their head from the table
+_TASK_ID_HEADS = [_id_head(b"\x12", n) for n in range(_ID_HEADS_MAX)]  # TaskInfo.task_id (2)
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -125,6 +131,8 @@ class _Template:
     check_at: int  # index into launch.ports of a host-port readiness check, else -1
     check_spec: ReadinessCheckSpec | None
     by_port: dict[tuple[int, int], bytes]  # (8 or 13, port) -> the check's bytes on that port
+    on_ports: bool  # anything on a host port (else `middle` and `check` are the whole story)
+    middle: bytes  # health + container, when fixed
 
 
 def _template(launch: TaskLaunch) -> _Template:
@@ -166,6 +174,8 @@ def _template(launch: TaskLaunch) -> _Template:
         check_at=check_at,
         check_spec=check_spec,
         by_port={},
+        on_ports=health_at >= 0 or check_at >= 0 or bool(mappings),
+        middle=health + container,
     )
 
 
@@ -270,27 +280,64 @@ _LABELS: dict[tuple[str, str], bytes] = {}  # (key, value) -> Labels.labels (1) 
 _RESOURCES: dict[tuple[object, ...], bytes] = {}  # (role, scalars, ports) -> TaskInfo.resources (4)
 _PREFIXES: dict[str, bytes] = {}  # framework id -> Call.framework_id (1) and type (2) = ACCEPT
 
-_VARIABLE_VALUE = _varint(mesos.Environment.Variable.VALUE)
+_VARIABLE_TYPE = b"\x18" + _varint(mesos.Environment.Variable.VALUE)  # Variable.type (3) = VALUE
 _SCALAR_NAMES = ("cpus", "mem", "disk", "gpus")  # codec._SCALARS: the order the message path adds them
 
 
+# Names whose values differ for every task of an app (TaskLaunch documents the env and labels):
+# remembering them would only push out what repeats. Anything else (HOST, PORT*) repeats across the
+# tasks of an agent or across agents of one size.
+_PER_TASK = frozenset({"GANTRY_TASK_ID", "GANTRY_INSTANCE", "gantry.slot"})
+_KEYS: dict[str, bytes] = {}  # a name or key -> its field (1) and the tag of the value field (2)
+_ENTRY_HEADS = [b"\x0a" + bytes((n,)) for n in range(128)]  # field (1) of a short entry
+
+
+def _key(name: str) -> bytes:
+    encoded = _string(b"\x0a", name) + b"\x12"
+    if len(_KEYS) >= _MEMO_MAX:
+        _KEYS.clear()
+    _KEYS[name] = encoded
+    return encoded
+
+
+# _variable and _label are written out (no shared helper): a miss happens for every task (its
+# GANTRY_TASK_ID, GANTRY_INSTANCE and gantry.slot), and a call more per miss was a tenth of a TaskInfo.
+
+
 def _variable(pair: tuple[str, str]) -> bytes:
-    # Variable {name (1), value (2), type (3) = VALUE}
+    """Environment.variables (1) entry: Variable {name (1), value (2), type (3) = VALUE}."""
     name, value = pair
-    body = _string(b"\x0a", name) + _string(b"\x12", value) + b"\x18" + _VARIABLE_VALUE
-    out = _field(b"\x0a", body)
-    if len(_VARIABLES) >= _MEMO_MAX:
-        _VARIABLES.clear()
-    _VARIABLES[pair] = out
+    head = _KEYS.get(name) or _key(name)
+    raw = value.encode()
+    n = len(raw)
+    size = len(head) + n + 3  # + the value's length (one byte while the entry's is) + type (2 bytes)
+    if size < 128:
+        out = b"".join((_ENTRY_HEADS[size], head, _SIZES[n], raw, _VARIABLE_TYPE))
+    else:
+        out = _field(b"\x0a", head + _varint(n) + raw + _VARIABLE_TYPE)
+    if name not in _PER_TASK:
+        if len(_VARIABLES) >= _MEMO_MAX:
+            _VARIABLES.clear()
+        _VARIABLES[pair] = out
     return out
 
 
 def _label(pair: tuple[str, str]) -> bytes:
+    """Labels.labels (1) entry: Label {key (1), value (2)}."""
     key, value = pair
-    out = _field(b"\x0a", _string(b"\x0a", key) + _string(b"\x12", value))  # Label {key (1), value (2)}
-    if len(_LABELS) >= _MEMO_MAX:
-        _LABELS.clear()
-    _LABELS[pair] = out
+    head = _KEYS.get(key) or _key(key)
+    raw = value.encode()
+    n = len(raw)
+    size = len(head) + n + 1
+    out = (
+        b"".join((_ENTRY_HEADS[size], head, _SIZES[n], raw))
+        if size < 128
+        else _field(b"\x0a", head + _varint(n) + raw)
+    )
+    if key not in _PER_TASK:
+        if len(_LABELS) >= _MEMO_MAX:
+            _LABELS.clear()
+        _LABELS[pair] = out
     return out
 
 
@@ -335,9 +382,9 @@ def _by_port(template: _Template, field: int, port: int) -> bytes:
 # ---- the call ------------------------------------------------------------------------------------
 
 
-def _task_info(launch: TaskLaunch, agent: bytes) -> bytes:
-    """TaskInfos.task_infos (1) entry: one TaskInfo in field order name 1, task_id 2, agent_id 3,
-    resources 4, command 7, health_check 8, container 9, labels 10, kill_policy 12, check 13."""
+def _template_of(launch: TaskLaunch) -> _Template:
+    # The key holds what the template's bytes derive from: values, and the id()s of the spec objects
+    # a launch shares with every other launch of its app (their hash would cost more than the rest).
     key = (
         launch.name,
         launch.cmd,
@@ -353,42 +400,75 @@ def _task_info(launch: TaskLaunch, agent: bytes) -> bytes:
         if len(_TEMPLATES) >= _TEMPLATES_MAX:
             _TEMPLATES.clear()
         _TEMPLATES[key] = template
+    return template
+
+
+def _on_ports(template: _Template, ports: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """The health_check (8) and container (9) fields, and the check (13) field, of a template whose
+    checks or port mappings are on this task's host ports."""
+    if template.health_at >= 0:
+        port = ports[template.health_at]
+        health = template.by_port.get((8, port)) or _by_port(template, 8, port)
+    else:
+        health = template.health
+    container = _network(template, ports) if template.mappings else template.container
+    if template.check_at >= 0:
+        port = ports[template.check_at]
+        check = template.by_port.get((13, port)) or _by_port(template, 13, port)
+    else:
+        check = template.check
+    return health + container, check
+
+
+def _task_info(launch: TaskLaunch, agent: bytes, template: _Template) -> bytes:
+    """The body of one TaskInfo, fields in number order: name 1, task_id 2, agent_id 3, resources 4,
+    command 7, health_check 8, container 9, labels 10, kill_policy 12, check 13.
+
+    This runs once per launched task: every constant piece comes from the template or a memo, and
+    the body is put together in one join (sizes worked out from the pieces, not by nesting)."""
     r = launch.resources
     role = launch.role
-    rkey = (role, r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli, r.ports)
-    resources = _RESOURCES.get(rkey) or _resources(rkey, role, r)
+    key = (role, r.cpus_milli, r.mem_milli, r.disk_milli, r.gpus_milli, r.ports)
+    resources = _RESOURCES.get(key) or _resources(key, role, r)
     variables = _VARIABLES.get
     env = b"".join([variables(pair) or _variable(pair) for pair in launch.env])
-    # CommandInfo {environment (2) (written even when empty), value (3), shell (6)}
+    # command (7) = CommandInfo {environment (2) (written even when empty), value (3), shell (6)}
     n = len(env)
-    command = b"\x12" + (_SIZES[n] if n < _SIZES_MAX else _varint(n)) + env + template.command_tail
-    n = len(command)
-    parts = [
-        template.name,
-        _id(b"\x12", launch.task_id),
-        agent,
-        resources,
-        b"\x3a",
-        _SIZES[n] if n < _SIZES_MAX else _varint(n),
-        command,
-    ]
-    if template.health_at >= 0:
-        port = launch.ports[template.health_at]
-        parts.append(template.by_port.get((8, port)) or _by_port(template, 8, port))
+    env_size = _SIZES[n] if n < _SIZES_MAX else _varint(n)
+    tail = template.command_tail
+    n += 1 + len(env_size) + len(tail)
+    task = launch.task_id.encode()
+    m = len(task)
+    task_head = _TASK_ID_HEADS[m] if m < _ID_HEADS_MAX else _id_head(b"\x12", m)
+    if template.on_ports:
+        middle, check = _on_ports(template, launch.ports)
     else:
-        parts.append(template.health)
-    parts.append(_network(template, launch.ports) if template.mappings else template.container)
+        middle, check = template.middle, template.check
+    labels = b""
     if launch.labels:
-        labels_get = _LABELS.get
-        labels = b"".join([labels_get(pair) or _label(pair) for pair in launch.labels])
-        parts.append(_field(b"\x52", labels))
-    parts.append(template.kill)
-    if template.check_at >= 0:
-        port = launch.ports[template.check_at]
-        parts.append(template.by_port.get((13, port)) or _by_port(template, 13, port))
-    else:
-        parts.append(template.check)
-    return _field(b"\x0a", b"".join(parts))
+        get = _LABELS.get
+        labels = b"".join([get(pair) or _label(pair) for pair in launch.labels])
+        m = len(labels)
+        labels = b"".join((b"\x52", _SIZES[m] if m < _SIZES_MAX else _varint(m), labels))
+    return b"".join(
+        (
+            template.name,
+            task_head,
+            task,
+            agent,
+            resources,
+            b"\x3a",
+            _SIZES[n] if n < _SIZES_MAX else _varint(n),
+            b"\x12",
+            env_size,
+            env,
+            tail,
+            middle,
+            labels,
+            template.kill,
+            check,
+        )
+    )
 
 
 def _accept(effect: Accept, framework_id: str) -> bytes:
@@ -402,12 +482,31 @@ def _accept(effect: Accept, framework_id: str) -> bytes:
     parts = [_id(b"\x0a", offer_id) for offer_id in effect.offer_ids]
     if effect.launches:
         agents: dict[str, bytes] = {}  # one agent per ACCEPT: its id is encoded once
-        tasks = []
+        tasks: list[bytes] = []
+        last: TaskLaunch | None = None
+        template: _Template | None = None
         for launch in effect.launches:
             agent = agents.get(launch.agent_id)
             if agent is None:
                 agent = agents[launch.agent_id] = _id(b"\x1a", launch.agent_id)
-            tasks.append(_task_info(launch, agent))
+            # The launches of one ACCEPT are mostly of one app: the same objects as the launch before
+            # mean the same template, without building and hashing its key.
+            if not (
+                last is not None
+                and launch.container is last.container
+                and launch.health_checks is last.health_checks
+                and launch.readiness_checks is last.readiness_checks
+                and launch.port_names is last.port_names
+                and launch.cmd is last.cmd
+                and launch.kill_grace_seconds == last.kill_grace_seconds
+                and launch.name == last.name
+            ):
+                template = _template_of(launch)
+            last = launch
+            assert template is not None
+            body = _task_info(launch, agent, template)
+            n = len(body)
+            tasks += (b"\x0a", _SIZES[n] if n < _SIZES_MAX else _varint(n), body)  # task_infos (1)
         # Operation {type (1) = LAUNCH, launch (2) = Launch {task_infos (1) ...}}
         operation = b"\x08" + _varint(mesos.Offer.Operation.LAUNCH) + _field(b"\x12", b"".join(tasks))
         parts.append(_field(b"\x12", operation))
