@@ -15,11 +15,11 @@ the ACCEPT was in flight, a duplicate ACK after a resend) are not violations.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-# Bounded memory: the oldest entries are forgotten first (100,000 tasks fit well inside).
+# Bounded memory: at least the newest 400,000 entries of each kind are remembered (100,000
+# tasks fit well inside), at most twice that.
 _REMEMBERED = 400_000
 
 
@@ -35,20 +35,37 @@ class ReceivedCall:
 
 
 class _BoundedSet:
+    """A set that forgets its oldest items in bulk: two generations of plain sets, the older one
+    dropped whole when the newer reaches `limit`, so the newest `limit` items are always there.
+    (Plain sets: an OrderedDict's per-item bookkeeping was a visible part of every ACK.)"""
+
+    __slots__ = ("_limit", "_new", "_old")
+
     def __init__(self, limit: int = _REMEMBERED) -> None:
-        self._items: OrderedDict[Any, None] = OrderedDict()
         self._limit = limit
+        self._new: set[Any] = set()
+        self._old: set[Any] = set()
 
     def add(self, item: Any) -> None:
-        self._items[item] = None
-        if len(self._items) > self._limit:
-            self._items.popitem(last=False)
+        new = self._new
+        new.add(item)
+        if len(new) >= self._limit:
+            self._old, self._new = new, set()
 
-    def discard(self, item: Any) -> None:
-        self._items.pop(item, None)
+    def take(self, item: Any) -> bool:
+        """Forget `item`; whether it was there."""
+        new = self._new
+        if item in new:
+            new.remove(item)
+            return True
+        old = self._old
+        if item in old:
+            old.remove(item)
+            return True
+        return False
 
     def __contains__(self, item: object) -> bool:
-        return item in self._items
+        return item in self._new or item in self._old
 
 
 class Ledger:
@@ -72,8 +89,7 @@ class Ledger:
 
     def acknowledged(self, framework_id: str, task_id: str, uuid: bytes) -> None:
         key = (framework_id, uuid)
-        if key in self._sent:
-            self._sent.discard(key)
+        if self._sent.take(key):
             self._acked.add(key)
         elif key not in self._acked:
             self.violation(

@@ -16,6 +16,7 @@ from harness.agent import Agent, Forward
 from harness.allocator import Allocator
 from harness.clock import FixedDelay, ManualClock
 from harness.cluster import ClusterSpecError, expand, parse_attributes
+from harness.ledger import Ledger, _BoundedSet
 from harness.model import (
     TERMINAL,
     Attribute,
@@ -658,3 +659,29 @@ def test_packed_labels_read_like_a_dict_of_the_labels() -> None:
     assert len(packed) == 2 and "a" in packed and "1" not in packed
     with pytest.raises(KeyError):
         packed["1"]  # the bytes occur (as a value), the key does not
+
+
+# -- the ledger's bounded memory --------------------------------------------------------------------
+
+
+def test_bounded_set_keeps_at_least_the_newest_items_and_at_most_twice_the_limit() -> None:
+    remembered = _BoundedSet(limit=4)
+    for i in range(11):
+        remembered.add(i)
+        newest = range(max(0, i - 3), i + 1)
+        assert all(j in remembered for j in newest)  # the newest 4 are always there
+        assert sum(j in remembered for j in range(i + 1)) <= 8
+    assert 0 not in remembered
+    assert remembered.take(10) and 10 not in remembered and not remembered.take(10)
+    assert remembered.take(7) and not remembered.take(0)
+
+
+def test_ledger_flags_an_ack_only_for_an_update_never_sent() -> None:
+    ledger = Ledger(record_calls=False)
+    ledger.update_sent("f1", b"u1")
+    ledger.acknowledged("f1", "t1", b"u1")
+    ledger.acknowledged("f1", "t1", b"u1")  # a duplicate (after a resend): not a violation
+    assert ledger.violations == []
+    ledger.acknowledged("f2", "t1", b"u1")  # another framework's update
+    ledger.acknowledged("f1", "t2", b"u2")
+    assert len(ledger.violations) == 2 and b"u2".hex() in ledger.violations[1]
