@@ -277,6 +277,7 @@ _TEMPLATES: dict[tuple[object, ...], _Template] = {}
 _TEMPLATES_MAX = 64
 _VARIABLES: dict[tuple[str, str], bytes] = {}  # (name, value) -> Environment.variables (1) entry
 _LABELS: dict[tuple[str, str], bytes] = {}  # (key, value) -> Labels.labels (1) entry
+_LABEL_RUNS: dict[tuple[tuple[str, str], ...], bytes] = {}  # labels but the last -> their entries
 _RESOURCES: dict[tuple[object, ...], bytes] = {}  # (role, scalars, ports) -> TaskInfo.resources (4)
 _PREFIXES: dict[str, bytes] = {}  # framework id -> Call.framework_id (1) and type (2) = ACCEPT
 
@@ -288,16 +289,22 @@ _SCALAR_NAMES = ("cpus", "mem", "disk", "gpus")  # codec._SCALARS: the order the
 # remembering them would only push out what repeats. Anything else (HOST, PORT*) repeats across the
 # tasks of an agent or across agents of one size.
 _PER_TASK = frozenset({"GANTRY_TASK_ID", "GANTRY_INSTANCE", "gantry.slot"})
-_KEYS: dict[str, bytes] = {}  # a name or key -> its field (1) and the tag of the value field (2)
-_ENTRY_HEADS = [b"\x0a" + bytes((n,)) for n in range(128)]  # field (1) of a short entry
+# Per name (or label key), the bytes of an entry up to its value, for each value length below
+# _SHORT: a miss is then one concatenation. A Variable ends with its type (3) after the value.
+_SHORT = 64
+_NAMES_MAX = 1024
+_VARIABLE_HEADS: dict[str, list[bytes]] = {}
+_LABEL_HEADS: dict[str, list[bytes]] = {}
 
 
-def _key(name: str) -> bytes:
-    encoded = _string(b"\x0a", name) + b"\x12"
-    if len(_KEYS) >= _MEMO_MAX:
-        _KEYS.clear()
-    _KEYS[name] = encoded
-    return encoded
+def _heads(name: str, tail: int, into: dict[str, list[bytes]]) -> list[bytes]:
+    """Entry {name (1), value (2) of length n, `tail` more bytes} up to the value, for n < _SHORT."""
+    head = _string(b"\x0a", name) + b"\x12"
+    heads = [b"\x0a" + _varint(len(head) + 1 + n + tail) + head + _SIZES[n] for n in range(_SHORT)]
+    if len(into) >= _NAMES_MAX:
+        into.clear()
+    into[name] = heads
+    return heads
 
 
 # _variable and _label are written out (no shared helper): a miss happens for every task (its
@@ -307,14 +314,12 @@ def _key(name: str) -> bytes:
 def _variable(pair: tuple[str, str]) -> bytes:
     """Environment.variables (1) entry: Variable {name (1), value (2), type (3) = VALUE}."""
     name, value = pair
-    head = _KEYS.get(name) or _key(name)
     raw = value.encode()
     n = len(raw)
-    size = len(head) + n + 3  # + the value's length (one byte while the entry's is) + type (2 bytes)
-    if size < 128:
-        out = b"".join((_ENTRY_HEADS[size], head, _SIZES[n], raw, _VARIABLE_TYPE))
+    if n < _SHORT:
+        out = (_VARIABLE_HEADS.get(name) or _heads(name, 2, _VARIABLE_HEADS))[n] + raw + _VARIABLE_TYPE
     else:
-        out = _field(b"\x0a", head + _varint(n) + raw + _VARIABLE_TYPE)
+        out = _field(b"\x0a", _string(b"\x0a", name) + _string(b"\x12", value) + _VARIABLE_TYPE)
     if name not in _PER_TASK:
         if len(_VARIABLES) >= _MEMO_MAX:
             _VARIABLES.clear()
@@ -325,20 +330,26 @@ def _variable(pair: tuple[str, str]) -> bytes:
 def _label(pair: tuple[str, str]) -> bytes:
     """Labels.labels (1) entry: Label {key (1), value (2)}."""
     key, value = pair
-    head = _KEYS.get(key) or _key(key)
     raw = value.encode()
     n = len(raw)
-    size = len(head) + n + 1
-    out = (
-        b"".join((_ENTRY_HEADS[size], head, _SIZES[n], raw))
-        if size < 128
-        else _field(b"\x0a", head + _varint(n) + raw)
-    )
+    if n < _SHORT:
+        out = (_LABEL_HEADS.get(key) or _heads(key, 0, _LABEL_HEADS))[n] + raw
+    else:
+        out = _field(b"\x0a", _string(b"\x0a", key) + _string(b"\x12", value))
     if key not in _PER_TASK:
         if len(_LABELS) >= _MEMO_MAX:
             _LABELS.clear()
         _LABELS[pair] = out
     return out
+
+
+def _label_run(run: tuple[tuple[str, str], ...]) -> bytes:
+    get = _LABELS.get
+    encoded = b"".join([get(pair) or _label(pair) for pair in run])
+    if len(_LABEL_RUNS) >= _MEMO_MAX:
+        _LABEL_RUNS.clear()
+    _LABEL_RUNS[run] = encoded
+    return encoded
 
 
 def _resources(key: tuple[object, ...], role: str, resources: Resources) -> bytes:
@@ -444,12 +455,18 @@ def _task_info(launch: TaskLaunch, agent: bytes, template: _Template) -> bytes:
         middle, check = _on_ports(template, launch.ports)
     else:
         middle, check = template.middle, template.check
-    labels = b""
-    if launch.labels:
-        get = _LABELS.get
-        labels = b"".join([get(pair) or _label(pair) for pair in launch.labels])
-        m = len(labels)
-        labels = b"".join((b"\x52", _SIZES[m] if m < _SIZES_MAX else _varint(m), labels))
+    labels = launch.labels
+    if labels:
+        # All but the last label in one lookup: the last is the one that varies (gantry.slot).
+        run = labels[:-1]
+        head = _LABEL_RUNS.get(run)
+        if head is None:
+            head = _label_run(run)
+        last = _LABELS.get(labels[-1]) or _label(labels[-1])
+        m = len(head) + len(last)
+        labels_head = b"\x52" + _SIZES[m] if m < _SIZES_MAX else b"\x52" + _varint(m)  # labels (10)
+    else:
+        labels_head = head = last = b""
     return b"".join(
         (
             template.name,
@@ -464,7 +481,9 @@ def _task_info(launch: TaskLaunch, agent: bytes, template: _Template) -> bytes:
             env,
             tail,
             middle,
-            labels,
+            labels_head,
+            head,
+            last,
             template.kill,
             check,
         )

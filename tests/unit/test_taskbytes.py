@@ -133,6 +133,7 @@ def launch_of(draw: st.DrawFn, app: App, agent_id: str, role: str) -> TaskLaunch
     task_id = draw(_TEXT)
     gantry_env = (("HOST", draw(_TEXT)), ("GANTRY_TASK_ID", task_id), ("GANTRY_INSTANCE", str(slot)))
     port_env = tuple((f"PORT{i}", str(p)) for i, p in enumerate(ports))
+    slot_label = (("gantry.slot", str(slot)),) if draw(st.booleans()) else ()  # or labels of any shape
     return TaskLaunch(
         task_id=task_id,
         name=app.name,
@@ -147,7 +148,7 @@ def launch_of(draw: st.DrawFn, app: App, agent_id: str, role: str) -> TaskLaunch
         port_names=port_names,
         cmd=app.cmd,
         env=app.env + gantry_env + port_env,
-        labels=(*app.labels, ("gantry.slot", str(slot))),
+        labels=(*app.labels, *slot_label),
         container=app.container,
         health_checks=app.health_checks,
         readiness_checks=app.readiness_checks,
@@ -241,7 +242,7 @@ def test_caches_stay_bounded_and_right_past_their_bounds() -> None:
             launch,
             task_id=f"t-{n}",
             env=(*launch.env, ("N", str(n))),
-            labels=(("gantry.slot", str(n)),),
+            labels=(("k", str(n)), ("gantry.slot", str(n))),
             resources=replace(launch.resources, cpus_milli=n + 1),
             name=f"app-{n % (taskbytes._TEMPLATES_MAX + 5)}",
         )
@@ -252,6 +253,7 @@ def test_caches_stay_bounded_and_right_past_their_bounds() -> None:
             taskbytes.accept_bytes(one, "fw-1")
     assert len(taskbytes._VARIABLES) <= taskbytes._MEMO_MAX
     assert len(taskbytes._LABELS) <= taskbytes._MEMO_MAX
+    assert len(taskbytes._LABEL_RUNS) <= taskbytes._MEMO_MAX
     assert len(taskbytes._RESOURCES) <= taskbytes._MEMO_MAX
     assert len(taskbytes._TEMPLATES) <= taskbytes._TEMPLATES_MAX
 
