@@ -7,7 +7,8 @@ of the labels; and it remembers, per tuple of host ports, the task's resources a
 of its env. Agents of one size get the same ports in the same order, so across a large launch these
 tuples repeat and each task costs only its own id, slot and two tuples. What it builds equals
 `TaskLaunch.of(...)` field for field (tests/unit/test_launching.py and a property test check it);
-`TaskLaunch.of` and `spec.build_env` stay the reference definitions.
+`TaskLaunch.of` and `spec.build_env` stay the reference definitions. `accept_capped` and
+`decline_capped` choose the refuse filters of a decision the launch cap cut short.
 
 Must not: do I/O or import anything outside the standard library and `framework.core`; remember more
 than `MEMO_LIMIT` port tuples per template; be used for a spec other than the one it was built for
@@ -16,21 +17,24 @@ than `MEMO_LIMIT` port tuples per template; be used for a spec other than the on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from framework.core.effects import TaskLaunch, TaskRecord, new_task_launch, new_task_record
+from framework.core.effects import Accept, Decline, TaskLaunch, TaskRecord, new_task_launch, new_task_record
 from framework.core.events import TaskState
+from framework.core.model import Offer
 from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources, ports_to_ranges
 from framework.core.spec import AppSpec, app_id_slug, port_env_name
 
-__all__ = ["MEMO_LIMIT", "LaunchTemplate", "template_for"]
+__all__ = ["MEMO_LIMIT", "LaunchTemplate", "Scalars", "accept_capped", "decline_capped", "template_for"]
 
 # Port tuples remembered per template. An agent's tasks take the lowest free ports, so a launch onto
 # many alike agents repeats a few hundred tuples at most; the limit only bounds the odd cluster whose
 # agents all offer different ranges (the memo is then dropped and refilled).
 MEMO_LIMIT = 4096
 
+Scalars = tuple[int, ...]  # cpus, mem, disk, gpus in thousandths (Resources.scalars_milli)
 _Pairs = tuple[tuple[str, str], ...]
 _STAGING = TaskState.STAGING
 
@@ -117,3 +121,44 @@ def template_for(current: LaunchTemplate | None, spec: AppSpec, version: str) ->
     if current is not None and current.spec is spec and current.version == version:
         return current
     return LaunchTemplate(spec, version)
+
+
+# -- refuse filters of a capped decision ----------------------------------------------------------
+
+
+def _could_host(free: Scalars, shapes: Sequence[Scalars]) -> bool:
+    """Whether `free` holds one instance of any of `shapes` (scalars only: a coarse test that only
+    chooses a refuse filter, never what is launched)."""
+    return any(all(f >= need for f, need in zip(free, shape, strict=True)) for shape in shapes)
+
+
+def decline_capped(unused: Sequence[Offer], shapes: Sequence[Scalars], quick: int,
+                   refuse_busy: float) -> tuple[list[Decline], int]:
+    """Decline offers the launch cap left unused: up to `quick` of those that could host a waiting
+    instance (of `shapes`) with no filter, so the next round has agents to fill; the rest with
+    `refuse_busy`. Returns the declines and how many of `quick` are left. Re-offering all of a large
+    idle cluster every second costs the master and Gantry more than the launches (10,000 offers
+    a round for 1,000 agents used), and an offer too small for any instance is only noise."""
+    hostable = [o.offer_id for o in unused if _could_host(o.resources.scalars_milli(), shapes)]
+    chosen = hostable[:quick]
+    taken = set(chosen)
+    later = tuple(o.offer_id for o in unused if o.offer_id not in taken)
+    declines = [Decline(tuple(chosen), 0.0)] if chosen else []
+    if later:
+        declines.append(Decline(later, refuse_busy))
+    return declines, quick - len(chosen)
+
+
+def accept_capped(accept: Accept, offers: Mapping[str, Offer], shapes: Sequence[Scalars],
+                  refuse_busy: float) -> Accept:
+    """A capped decision's Accept leaves no filter on what it leaves of the agent only if that
+    could still host a waiting instance; a full agent's leftovers get `refuse_busy` (an agent whose
+    tasks end is offered again whatever the filter: it only holds the refused resources)."""
+    free = [sum(col) for col in zip(*(offers[i].resources.scalars_milli() for i in accept.offer_ids),
+                                    strict=True)]
+    for launch in accept.launches:
+        for k, used in enumerate(launch.resources.scalars_milli()):
+            free[k] -= used
+    if _could_host(tuple(free), shapes):
+        return accept
+    return replace(accept, refuse_seconds=refuse_busy)

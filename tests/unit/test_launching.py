@@ -15,7 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.core.effects import (
+    Accept,
     Acknowledge,
+    Decline,
     PersistTask,
     TaskLaunch,
     TaskRecord,
@@ -25,7 +27,8 @@ from framework.core.effects import (
     new_task_record,
 )
 from framework.core.events import StatusUpdated, TaskState
-from framework.core.launching import MEMO_LIMIT, LaunchTemplate, template_for
+from framework.core.launching import MEMO_LIMIT, LaunchTemplate, accept_capped, decline_capped, template_for
+from framework.core.model import Offer
 from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources
 from framework.core.spec import AppSpec, validate_app
@@ -116,6 +119,35 @@ def test_template_for_rebuilds_only_when_spec_or_version_change() -> None:
     assert template_for(first, spec, "v.2").version == "v.2"
     other = validate_app({"id": "/a", "cmd": "y"})
     assert template_for(first, other, "v.1").spec is other
+
+
+# -- refuse filters of a capped decision ------------------------------------------------------------
+
+SHAPES = [Resources.of(cpus=1, mem=128).scalars_milli()]
+
+
+def offer(offer_id: str, cpus: float, mem: float) -> Offer:
+    return Offer(offer_id, "a-" + offer_id, "h", "*", Resources.of(cpus=cpus, mem=mem), {})
+
+
+def test_decline_capped_declines_up_to_quick_hostable_offers_without_a_filter() -> None:
+    unused = [offer("o1", 4, 1024), offer("o2", 0.5, 1024), offer("o3", 1, 128), offer("o4", 2, 256)]
+    # o2 cannot host 1 cpu; of o1, o3, o4 the first two go unfiltered, the rest get the busy filter
+    two_quick = [Decline(("o1", "o3"), 0.0), Decline(("o2", "o4"), 5.0)]
+    assert decline_capped(unused, SHAPES, 2, 5.0) == (two_quick, 0)
+    all_quick = [Decline(("o1", "o3", "o4"), 0.0), Decline(("o2",), 5.0)]
+    assert decline_capped(unused, SHAPES, 9, 5.0) == (all_quick, 6)  # 6 of 9 left for later offers
+    assert decline_capped(unused[:1], SHAPES, 0, 5.0) == ([Decline(("o1",), 5.0)], 0)
+
+
+def test_accept_capped_filters_only_leftovers_too_small_for_an_instance() -> None:
+    offers = {"o1": offer("o1", 2, 256), "o2": offer("o2", 1, 128)}
+    spec = validate_app({"id": "/a", "cmd": "x", "cpus": 1, "mem": 128})
+    launch = TaskLaunch.of(spec, "v.1", "a.1", 0, "a1", "h", "*", Resources.of(cpus=1, mem=128), ())
+    roomy = Accept("a1", ("o1", "o2"), (launch,), 0.0)  # 3 cpus, 384 MB offered, 1 cpu used: room left
+    full = Accept("a1", ("o2",), (launch,), 0.0)  # 1 cpu offered, 1 used: nothing left
+    assert accept_capped(roomy, offers, SHAPES, 5.0) is roomy
+    assert accept_capped(full, offers, SHAPES, 5.0) == Accept("a1", ("o2",), (launch,), 5.0)
 
 
 # -- draft builders --------------------------------------------------------------------------------

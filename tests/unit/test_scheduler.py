@@ -7,6 +7,7 @@ stored. The property tests (tests/property/test_scheduler_props.py) reuse it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -212,6 +213,47 @@ def test_launch_carries_what_the_codec_needs() -> None:
     assert dict(launch.labels)["team"] == "t" and dict(launch.labels)["gantry.app_id"] == APP
     assert launch.container is not None and launch.container.image == "python:3"
     assert launch.kill_grace_seconds == 7.0 and launch.role == "*" and launch.hostname == "a1.example"
+
+
+def test_every_launch_equals_task_launch_of_and_survives_a_spec_change() -> None:
+    # The scheduler builds launches from a cached per-app template; they must be exactly what
+    # TaskLaunch.of builds, also after the app's spec changed (the template is rebuilt) and across
+    # rounds whose demands carry new Resources objects (the port memo is rechecked).
+    sim = Sim()
+    sim.subscribe()
+    specs: dict[str, AppSpec] = {}
+
+    def submit(**fields: Any) -> None:
+        sim.submit(instances=4, env={"MODE": "x"}, labels={"team": "t"}, ports=["http", "admin"], **fields)
+        current = sim.state.app_spec(APP)
+        assert current is not None
+        specs[current[1]] = current[0]
+
+    submit()
+    built = launches(sim.at(1.0).offers(sim.offer("a1", cpus=2), sim.offer("a2", cpus=1)))
+    built += launches(sim.at(2.0).offers(sim.offer("a3", cpus=2)))
+    submit(mem=64)
+    sim.run_all(built)
+    built += launches(sim.at(3.0).offers(sim.offer("a4", cpus=4, mem=512)))
+    assert len(built) == 5 and {t.version for t in built} == set(specs)
+    for launch in built:
+        assert launch == TaskLaunch.of(specs[launch.version], launch.version, launch.task_id, launch.slot,
+                                       launch.agent_id, launch.hostname, launch.role, launch.resources,
+                                       launch.ports)
+        assert sim.store.tasks[launch.task_id].ports == launch.ports
+
+
+def test_handle_leaves_the_cyclic_collector_as_it_found_it() -> None:
+    sim = Sim()
+    assert gc.isenabled()
+    sim.subscribe()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sim.submit(instances=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
