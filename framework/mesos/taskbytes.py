@@ -62,7 +62,7 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-_SIZES_MAX = 1 << 14  # lengths below 16 KiB (any TaskInfo of a sane app) come from a table
+_SIZES_MAX = 1 << 12  # lengths below 4 KiB (any TaskInfo of a sane app) come from a table
 _SIZES = [_varint(n) for n in range(_SIZES_MAX)]
 
 
@@ -292,7 +292,7 @@ _PER_TASK = frozenset({"GANTRY_TASK_ID", "GANTRY_INSTANCE", "gantry.slot"})
 # Per name (or label key), the bytes of an entry up to its value, for each value length below
 # _SHORT: a miss is then one concatenation. A Variable ends with its type (3) after the value.
 _SHORT = 64
-_NAMES_MAX = 1024
+_NAMES_MAX = 256
 _VARIABLE_HEADS: dict[str, list[bytes]] = {}
 _LABEL_HEADS: dict[str, list[bytes]] = {}
 

@@ -161,14 +161,25 @@ def accepts(draw: st.DrawFn) -> Accept:
     agent_id = draw(_TEXT)
     role = draw(st.sampled_from(ROLES))
     apps = draw(st.lists(app_parts(), min_size=1, max_size=3))
-    launches = tuple(
-        draw(launch_of(draw(st.sampled_from(apps)), agent_id, role)) for _ in range(draw(st.integers(0, 6)))
-    )
+    launches = []
+    for _ in range(draw(st.integers(0, 6))):
+        # Now and then a launch on another agent or role than the ACCEPT's (the core never makes one;
+        # the bytes must still be the message's).
+        odd = draw(st.integers(0, 9)) == 0
+        launches.append(
+            draw(
+                launch_of(
+                    draw(st.sampled_from(apps)),
+                    draw(_TEXT) if odd else agent_id,
+                    draw(st.sampled_from(ROLES)) if odd else role,
+                )
+            )
+        )
     return Accept(
         agent_id=agent_id,
-        offer_ids=tuple(draw(st.lists(_TEXT, min_size=1, max_size=4))),
-        launches=launches,
-        refuse_seconds=draw(_SECONDS | st.floats(allow_nan=False)),
+        offer_ids=tuple(draw(st.lists(_TEXT, max_size=4))),
+        launches=tuple(launches),
+        refuse_seconds=draw(_SECONDS | st.floats()),  # NaN and infinities too: the bits are copied
     )
 
 
