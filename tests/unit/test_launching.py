@@ -31,7 +31,7 @@ from framework.core.launching import MEMO_LIMIT, LaunchTemplate, accept_capped, 
 from framework.core.model import Offer
 from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources
-from framework.core.spec import AppSpec, validate_app
+from framework.core.spec import AppSpec, build_env, validate_app
 from tests.unit.test_spec import EXAMPLE
 from tests.unit.test_spec_props import valid_specs
 
@@ -84,6 +84,9 @@ def test_template_builds_what_task_launch_of_builds(data: st.DataObject, spec: A
             built = template.build(group, slots, first_seq, hostname, role, 5.0)
             assert built == expected(spec, version, group, slots, first_seq, hostname, role, 5.0)
             assert all(type(x) is TaskLaunch for x in built[0])
+            # the cached env pieces against the uncached definition, directly
+            for x in built[0]:
+                assert x.env == build_env(spec, version, x.task_id, x.slot, hostname, x.ports)
             assert all(type(r) is TaskRecord for r in built[1])
 
 
