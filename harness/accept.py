@@ -219,9 +219,13 @@ def _apply(
         for task in tasks:
             master.send(fw, _master_update(task, TaskState.TASK_ERROR, group_reason, error, now))
         return remaining
-    _normalise(op, fw.framework_id, ctx.role)
     if op.type == Operation.LAUNCH:
         for task, shape in zip(tasks, shapes, strict=True):
+            # Each task is normalised on its own, and only when it is checked in full: a task
+            # whose shape is known valid is checked only for what normalising leaves alone (id,
+            # agent, fit), and nothing launched reads what normalising fills in of a command task.
+            if task.HasField("executor") or VALID_SHAPES.get(shape, ctx.role) is None:
+                _normalise_task(task, fw.framework_id, ctx.role)
             error, consumed, own = launch_task_error(task, ctx, remaining, VALID_SHAPES, shape)
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
@@ -229,6 +233,7 @@ def _apply(
             remaining = remaining - consumed
             _launch(master, fw, state, ctx.role, task, own, launches)
         return remaining
+    _normalise_group(op.launch_group, ctx.role)
     group = op.launch_group
     tasks = list(group.task_group.tasks)
     error, consumed = launch_group_error(group.executor, tasks, ctx, remaining)
@@ -242,18 +247,19 @@ def _apply(
     return remaining - consumed
 
 
-def _normalise(op: mesos_pb2.Offer.Operation, framework_id: str, role: str) -> None:
-    """What the master fills in before validating: allocation role, executor framework id, check type."""
-    if op.type == Operation.LAUNCH:
-        for task in op.launch.task_infos:
-            codec.inject_allocation_role(task.resources, role)
-            if task.HasField("executor"):
-                codec.inject_allocation_role(task.executor.resources, role)
-                if not task.executor.HasField("framework_id"):
-                    task.executor.framework_id.value = framework_id
-            infer_health_check_type(task)
-        return
-    group = op.launch_group
+def _normalise_task(task: mesos_pb2.TaskInfo, framework_id: str, role: str) -> None:
+    """What the master fills in before validating a LAUNCH task: allocation role, executor
+    framework id, health check type."""
+    codec.inject_allocation_role(task.resources, role)
+    if task.HasField("executor"):
+        codec.inject_allocation_role(task.executor.resources, role)
+        if not task.executor.HasField("framework_id"):
+            task.executor.framework_id.value = framework_id
+    infer_health_check_type(task)
+
+
+def _normalise_group(group: mesos_pb2.Offer.Operation.LaunchGroup, role: str) -> None:
+    """The same for LAUNCH_GROUP: allocation roles, and the group's executor in every task."""
     codec.inject_allocation_role(group.executor.resources, role)
     for task in group.task_group.tasks:
         codec.inject_allocation_role(task.resources, role)

@@ -21,7 +21,6 @@ Owned by one agent; talks to the master only through the `send` callback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from harness.clock import Clock, Timer
 from harness.model import TERMINAL, Status, TaskState
@@ -36,12 +35,17 @@ DEFAULT_RETRY = (10.0, 600.0)
 _EPSILON = 1e-6
 
 
-@dataclass(slots=True)
 class _Stream:
-    framework_id: str
-    pending: list[Status] = field(default_factory=list)
-    due: float | None = None  # when the update in flight is sent again; None while paused
-    backoff: float = 0.0
+    """One task's updates not yet acknowledged, the one in flight first (a plain slotted class:
+    one is built per launched task, and a dataclass' default factory costs a call more)."""
+
+    __slots__ = ("backoff", "due", "framework_id", "pending")
+
+    def __init__(self, framework_id: str, first: Status) -> None:
+        self.framework_id = framework_id
+        self.pending = [first]
+        self.due: float | None = None  # when the update in flight is sent again; None while paused
+        self.backoff = 0.0
 
 
 class StatusUpdateManager:
@@ -72,12 +76,12 @@ class StatusUpdateManager:
         assert status.uuid is not None, "only acknowledgeable updates go through the manager"
         key = (framework_id, status.task_id)
         stream = self._streams.get(key)
-        if stream is None:
-            stream = self._streams[key] = _Stream(framework_id)
-        stream.pending.append(status)
         self._unacknowledged += 1
-        if len(stream.pending) == 1:
+        if stream is None:
+            stream = self._streams[key] = _Stream(framework_id, status)
             self._forward(stream, self._retry_min)
+        else:
+            stream.pending.append(status)
 
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> bool:
         """Apply an ack; False (and no effect) unless it names the update in flight."""
