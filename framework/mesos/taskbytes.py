@@ -110,12 +110,13 @@ def _double(tag: bytes, value: float) -> bytes:
 # ---- the per-app-version part of a TaskInfo ----------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Template:
     """What the TaskInfos of launches sharing a template key have in common, as bytes.
 
     `keep` holds the objects whose id() is part of the key, so no other object can take that id
-    while the template is cached. A check or port mapping on a host port cannot be precomputed: its
+    while the template is cached; they are frozen values (ContainerSpec, tuples of check specs), so
+    the same object always encodes the same. A check or port mapping on a host port cannot be precomputed: its
     index into `launch.ports` is kept instead, and the bytes per port are memoised."""
 
     keep: tuple[object, ...]
