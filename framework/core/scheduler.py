@@ -280,7 +280,8 @@ class SchedulerState:
         The cyclic garbage collector is paused for the call, as `placement.place` does, which cannot
         change a result: a call builds a few acyclic values per task (records, launches, effects),
         and with the collector on, 100,000 of them trigger collections that walk the whole heap and
-        free nothing (measured: a third of the time of a status update, two fifths of a launch)."""
+        free nothing (measured with CPython's default thresholds: a third of the time of a status
+        update, two fifths of a launch; less under app.GC_THRESHOLDS, which collect far less often)."""
         collecting = gc.isenabled()
         gc.disable()
         try:
