@@ -132,6 +132,7 @@ class _Template:
     check_at: int  # index into launch.ports of a host-port readiness check, else -1
     check_spec: ReadinessCheckSpec | None
     by_port: dict[tuple[int, int], bytes]  # (8 or 13, port) -> the check's bytes on that port
+    by_ports: dict[tuple[int, ...], bytes]  # the task's host ports -> its container (9) field
     on_ports: bool  # anything on a host port (else `middle` and `check` are the whole story)
     middle: bytes  # health + container, when fixed
 
@@ -175,6 +176,7 @@ def _template(launch: TaskLaunch) -> _Template:
         check_at=check_at,
         check_spec=check_spec,
         by_port={},
+        by_ports={},
         on_ports=health_at >= 0 or check_at >= 0 or bool(mappings),
         middle=health + container,
     )
@@ -218,12 +220,20 @@ def _container(
 
 
 def _network(template: _Template, ports: tuple[int, ...]) -> bytes:
-    """TaskInfo.container (9) of a container with port mappings, on this task's host ports."""
+    """TaskInfo.container (9) of a container with port mappings, on this task's host ports (which
+    repeat across agents: remembered per ports tuple)."""
     # NetworkInfo {name (6), port_mappings (7) ...}
-    network = _string(b"\x32", BRIDGE_NETWORK) + b"".join(
+    network = _BRIDGE_NAME + b"".join(
         [_field(b"\x3a", _uint32(b"\x08", ports[at]) + rest) for at, rest in template.mappings]
     )
-    return _field(b"\x4a", template.container + _field(b"\x3a", network))  # network_infos (7)
+    encoded = _field(b"\x4a", template.container + _field(b"\x3a", network))  # network_infos (7)
+    if len(template.by_ports) >= _PORTS_MAX:
+        template.by_ports.clear()
+    template.by_ports[ports] = encoded
+    return encoded
+
+
+_BRIDGE_NAME = _string(b"\x32", BRIDGE_NETWORK)
 
 
 def _health(spec: HealthCheckSpec, port: int) -> bytes:
@@ -276,6 +286,7 @@ def _readiness(spec: ReadinessCheckSpec, port: int) -> bytes:
 _MEMO_MAX = 8192
 _TEMPLATES: dict[tuple[object, ...], _Template] = {}
 _TEMPLATES_MAX = 64
+_PORTS_MAX = 1024  # per template: checks and port mappings on host ports, by port
 _VARIABLES: dict[tuple[str, str], bytes] = {}  # (name, value) -> Environment.variables (1) entry
 _LABELS: dict[tuple[str, str], bytes] = {}  # (key, value) -> Labels.labels (1) entry
 _LABEL_RUNS: dict[tuple[tuple[str, str], ...], bytes] = {}  # labels but the last -> their entries
@@ -385,7 +396,7 @@ def _by_port(template: _Template, field: int, port: int) -> bytes:
     else:
         assert template.check_spec is not None
         encoded = _readiness(template.check_spec, port)
-    if len(template.by_port) >= _MEMO_MAX:
+    if len(template.by_port) >= _PORTS_MAX:
         template.by_port.clear()
     template.by_port[field, port] = encoded
     return encoded
@@ -423,7 +434,11 @@ def _on_ports(template: _Template, ports: tuple[int, ...]) -> tuple[bytes, bytes
         health = template.by_port.get((8, port)) or _by_port(template, 8, port)
     else:
         health = template.health
-    container = _network(template, ports) if template.mappings else template.container
+    container = (
+        (template.by_ports.get(ports) or _network(template, ports))
+        if template.mappings
+        else template.container
+    )
     if template.check_at >= 0:
         port = ports[template.check_at]
         check = template.by_port.get((13, port)) or _by_port(template, 13, port)

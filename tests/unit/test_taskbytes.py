@@ -320,3 +320,27 @@ def test_negative_kill_grace_is_written_as_int64() -> None:
     effect, launch = _one_launch()
     odd = replace(effect, launches=(replace(launch, kill_grace_seconds=-2.5),))
     assert taskbytes.accept_bytes(odd, "fw-1") == message_path(odd, "fw-1")
+
+
+def test_per_port_memos_stay_bounded_and_right_past_their_bound() -> None:
+    (effect,) = core_accepts(
+        {
+            "id": "/c",
+            "instances": 1,
+            "ports": ["http", "admin"],
+            "container": {"image": "img", "port_mappings": [{"port": "http", "container_port": 80}]},
+            "health_checks": [{"protocol": "TCP", "port": "admin"}],  # on its host port: per task
+            "readiness_checks": [{"protocol": "HTTP", "port": "admin", "path": "/ready"}],
+        },
+        agents=1,
+    )
+    launch = effect.launches[0]
+    for n in range(taskbytes._PORTS_MAX + 10):
+        ports = (20_000 + n, 40_000 + n)
+        one = replace(effect, launches=(replace(launch, ports=ports),))
+        body = taskbytes.accept_bytes(one, "fw-1")
+        if n % 101 == 0 or n >= taskbytes._PORTS_MAX:
+            assert body == message_path(one, "fw-1")
+    (template,) = [t for t in taskbytes._TEMPLATES.values() if t.keep[0] is launch.container]
+    assert len(template.by_port) <= taskbytes._PORTS_MAX
+    assert len(template.by_ports) <= taskbytes._PORTS_MAX
