@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Protocol
 from urllib.parse import unquote
 
@@ -52,7 +53,9 @@ class Request:
     target: str  # as sent: path and query (absolute-form is reduced to this)
     path: str  # decoded path, no query
     version: str  # "1.0" or "1.1"
-    headers: dict[str, str]  # lower-case field names; the first value of a repeated field
+    # Lower-case field names; the first value of a repeated field. Read-only: one mapping is
+    # shared by every request that sent the same head.
+    headers: Mapping[str, str]
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
@@ -161,7 +164,8 @@ def render(response: Response, keep_alive: bool, head_only: bool = False) -> byt
 _202_cache: tuple[bytes, bytes, bytes] = (b"", b"", b"")
 
 
-def _empty_202(keep_alive: bool) -> bytes:
+def _empty_202() -> tuple[bytes, bytes, bytes]:
+    """(date, the answer on a kept-alive connection, the answer that closes it)."""
     global _202_cache
     date = _date()
     cached = _202_cache
@@ -169,7 +173,7 @@ def _empty_202(keep_alive: bool) -> bytes:
         head = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n"
         tail = b"Date: " + date + b"\r\n\r\n"
         cached = _202_cache = (date, head + tail, head + b"Connection: close\r\n" + tail)
-    return cached[1] if keep_alive else cached[2]
+    return cached
 
 
 @dataclass(slots=True)
@@ -239,6 +243,7 @@ class HttpConnection(asyncio.Protocol):
         out: list[bytes] = []
         transport = self._transport
         assert transport is not None
+        empty_202 = None  # the answers of one read are written at one instant: one Date for all
         while not self._closing:
             try:
                 pending = self._next_request(out)
@@ -248,7 +253,7 @@ class HttpConnection(asyncio.Protocol):
                 break
             if pending is None:
                 break
-            request, keep_alive = pending.request, pending.keep_alive
+            request, keep_alive = pending
             if not keep_alive:
                 self._closing = True
             try:
@@ -265,7 +270,9 @@ class HttpConnection(asyncio.Protocol):
                 self._open_stream(request, answer, keep_alive)
                 return
             if answer.status == 202 and not answer.body and not answer.headers:
-                out.append(_empty_202(keep_alive))
+                if empty_202 is None:
+                    empty_202 = _empty_202()
+                out.append(empty_202[1] if keep_alive else empty_202[2])
             else:
                 out.append(render(answer, keep_alive, request.method == "HEAD"))
         if self._pos:
@@ -285,14 +292,24 @@ class HttpConnection(asyncio.Protocol):
             return text(405, "405: Method Not Allowed", (("Allow", allowed),))
         return route.handler(request)
 
-    def _next_request(self, out: list[bytes]) -> _Pending | None:
-        """The next complete request from the buffer (consumed), or None until more arrives."""
+    def _next_request(self, out: list[bytes]) -> tuple[Request, bool] | None:
+        """The next complete request from the buffer (consumed) and whether to keep the connection,
+        or None until more arrives."""
         pending = self._pending
         if pending is None:
-            pending = self._parse_head()
-            if pending is None:
+            head = self._read_head()
+            if head is None:
                 return None
-            self._pending = pending
+            method, target, path, version, headers, keep_alive, length = head
+            request = Request(method, target, path, version, headers)
+            if length >= 0:
+                pos = self._pos
+                if len(self._buffer) - pos >= length:  # the usual case: all there, no _Pending
+                    if length:
+                        request.body = bytes(self._buffer[pos : pos + length])
+                        self._pos = pos + length
+                    return request, keep_alive
+            pending = self._pending = _Pending(request, keep_alive, length)
         length = pending.length
         if length >= 0:
             pos = self._pos
@@ -306,17 +323,18 @@ class HttpConnection(asyncio.Protocol):
             self._maybe_continue(pending, out)
             return None
         self._pending = None
-        return pending
+        return pending.request, pending.keep_alive
 
     def _maybe_continue(self, pending: _Pending, out: list[bytes]) -> None:
         if not pending.continue_sent and pending.request.headers.get("expect", "").lower() == "100-continue":
             pending.continue_sent = True
             out.append(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _parse_head(self) -> _Pending | None:
+    def _read_head(self) -> _Head | None:
+        """The next request's head (consumed), or None until all of it has arrived."""
         buffer, pos = self._buffer, self._pos
         # Tolerate empty lines before a request line (RFC 9112 2.2).
-        while buffer[pos : pos + 2] == b"\r\n":
+        while buffer.startswith(b"\r\n", pos):
             pos += 2
         self._pos = pos
         end = buffer.find(b"\r\n\r\n", pos)
@@ -336,12 +354,12 @@ class HttpConnection(asyncio.Protocol):
             if len(_HEADS) >= _MEMO_SIZE:
                 _HEADS.clear()
             _HEADS[raw] = head
-        method, target, path, version, headers, keep_alive, length = head
+        length = head[6]
         if length > self._max_body:
             raise BadRequest(
                 413, f"Maximum request body size {self._max_body} exceeded, actual body size {length}"
             )
-        return _Pending(Request(method, target, path, version, dict(headers)), keep_alive, length)
+        return head
 
     def _read_chunked(self, pending: _Pending) -> bool:
         """Consume chunks from the buffer; True once the last chunk and trailers are in."""
@@ -461,7 +479,7 @@ class _StreamChannel:
 
 _MEMO_SIZE = 1024
 # method, target, path, version, header fields, keep-alive, body length (-1: chunked)
-_Head = tuple[str, str, str, str, dict[str, str], bool, int]
+_Head = tuple[str, str, str, str, Mapping[str, str], bool, int]
 _HEADS: dict[bytes, _Head] = {}
 _FIELDS: dict[str, tuple[str, str]] = {}  # field line -> (lower-case name, value)
 
@@ -486,7 +504,7 @@ def _parse_head(raw: bytes) -> _Head:
         target,
         path,
         version,
-        headers,
+        MappingProxyType(headers),
         _keep_alive(headers, version),
         _body_length(headers, lengths, version),
     )
