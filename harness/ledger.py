@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Bounded memory: at least the newest 400,000 entries of each kind are remembered (100,000
-# tasks fit well inside), at most twice that.
+# Bounded memory: at least the newest 400,000 updates sent to each framework and offers used
+# are remembered (100,000 tasks fit well inside), at most twice that.
 _REMEMBERED = 400_000
 
 
@@ -52,18 +52,6 @@ class _BoundedSet:
         if len(new) >= self._limit:
             self._old, self._new = new, set()
 
-    def take(self, item: Any) -> bool:
-        """Forget `item`; whether it was there."""
-        new = self._new
-        if item in new:
-            new.remove(item)
-            return True
-        old = self._old
-        if item in old:
-            old.remove(item)
-            return True
-        return False
-
     def __contains__(self, item: object) -> bool:
         return item in self._new or item in self._old
 
@@ -73,8 +61,9 @@ class Ledger:
         self.record_calls = record_calls
         self.calls: list[ReceivedCall] = []
         self.violations: list[str] = []
-        self._sent = _BoundedSet()
-        self._acked = _BoundedSet()
+        # Per framework, the uuids of the updates sent to it. Whether one was acknowledged already
+        # does not matter: a duplicate ACK (after a resend) is a race a correct client can lose.
+        self._sent: dict[str, _BoundedSet] = {}
         self._used_offers = _BoundedSet()
 
     def call(self, received: ReceivedCall) -> None:
@@ -85,13 +74,14 @@ class Ledger:
         self.violations.append(text)
 
     def update_sent(self, framework_id: str, uuid: bytes) -> None:
-        self._sent.add((framework_id, uuid))
+        sent = self._sent.get(framework_id)
+        if sent is None:
+            sent = self._sent[framework_id] = _BoundedSet()
+        sent.add(uuid)
 
     def acknowledged(self, framework_id: str, task_id: str, uuid: bytes) -> None:
-        key = (framework_id, uuid)
-        if self._sent.take(key):
-            self._acked.add(key)
-        elif key not in self._acked:
+        sent = self._sent.get(framework_id)
+        if sent is None or uuid not in sent:
             self.violation(
                 f"framework {framework_id} acknowledged task {task_id} with uuid {uuid.hex()},"
                 " which was never sent to it in an update"
