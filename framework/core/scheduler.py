@@ -61,8 +61,6 @@ from framework.core.effects import (
     PersistTask,
     PersistTaskCounter,
     PersistTaskRemoved,
-    Reconcile,
-    ReconcileTask,
     RecordEvent,
     Revive,
     Suppress,
@@ -92,6 +90,17 @@ from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
 from framework.core.resources import Resources
 from framework.core.spec import AppSpec, app_version
+from framework.core.timers import (
+    Expiry,
+    KillRequest,
+    ReconcileTimer,
+    backoff_reset_at,
+    due_unreachable,
+    earliest,
+    kill_retry_at,
+    retry_kills,
+    unreachable_deadline,
+)
 from framework.core.views import (
     AppStatus,
     QueueEntry,
@@ -185,14 +194,6 @@ class _App:
         self.template: LaunchTemplate | None = None  # built at the first launch (launching.template_for)
 
 
-class _Kill:
-    __slots__ = ("grace", "sent_at")
-
-    def __init__(self, grace: float | None) -> None:
-        self.grace = grace
-        self.sent_at: float | None = None
-
-
 class SchedulerState:
     """All scheduling state, changed only by `handle`. Build with `SchedulerState()` on a fresh
     store or `SchedulerState.restore(...)` from what the store loaded."""
@@ -207,7 +208,7 @@ class SchedulerState:
         self._owner: dict[str, str | None] = {}  # task id -> app id, or None for an orphan
         self._counters: dict[str, int] = {}  # app id -> highest task number handed out
         self._agents: dict[str, tuple[str, Mapping[str, str]]] = {}  # agent -> (hostname, attributes)
-        self._kills: dict[str, _Kill] = {}
+        self._kills: dict[str, KillRequest] = {}
         self._unreachable: set[str] = set()
         self._dirty: set[str] = set()  # apps to run the reconciler for before the next decision
         self._pending_apps: set[str] = set()  # apps whose last plan has slots to launch
@@ -215,14 +216,12 @@ class SchedulerState:
         self._suppressed = False
         self._last_revive: float | None = None
         self._revive_due: float | None = None
-        self._reconcile_pending: dict[str, str | None] = {}
-        self._reconcile_attempt = 0
-        self._reconcile_next: float | None = None
-        self._implicit_next: float | None = None
-        # Task id -> when it was launched or the master last asked about it, in that order (so a
-        # tick reads only the entries old enough to check). Entries of tasks that left STAGING are
-        # dropped when a tick reaches them: a task never returns to STAGING.
-        self._staging_since: OrderedDict[str, float] = OrderedDict()
+        self._reconcile_pending: dict[str, str | None] = {}  # task id -> agent id, until it answers
+        cfg = self.config  # reconciliation retries and the STAGING watch (timers.py)
+        self._reconcile = ReconcileTimer(retry=cfg.reconcile_retry_seconds,
+                                         retry_max=cfg.reconcile_retry_max_seconds,
+                                         interval=cfg.implicit_reconcile_interval_seconds,
+                                         staging_wait=cfg.staging_reconcile_seconds)
         self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
         self._quick_declines = 0  # capped-out offers this handle() call may still decline unfiltered
 
@@ -269,7 +268,7 @@ class SchedulerState:
             if record.state is TaskState.UNREACHABLE:
                 state._unreachable.add(record.task_id)
         staging = sorted((r.updated_at, r.task_id) for _, r in live if r.state is TaskState.STAGING)
-        state._staging_since = OrderedDict((task_id, at) for at, task_id in staging)
+        state._reconcile.staging = OrderedDict((task_id, at) for at, task_id in staging)
         return state
 
     # -- the single entry point ------------------------------------------------------------------
@@ -339,29 +338,15 @@ class SchedulerState:
         self._launchable_seen = set()
         self._revive_due = None
         self._reconcile_pending = {r.task_id: r.agent_id for r in self._live_records()}
-        self._reconcile_attempt = 0
-        self._implicit_next = None
-        self._send_reconcile(ev.now, out)
+        self._reconcile.start(self._reconcile_pending, ev.now, out)
         for task_id, kill in self._kills.items():
             self._send_kill(task_id, kill, ev.now, out)
 
     def _on_disconnected(self) -> None:
         self.subscribed = False
         self._reconcile_pending = {}
-        self._reconcile_next = None
-        self._implicit_next = None
+        self._reconcile.stop()
         self._revive_due = None
-
-    def _send_reconcile(self, now: float, out: list[Effect]) -> None:
-        if not self._reconcile_pending:
-            self._reconcile_next = None
-            if self._implicit_next is None:
-                self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
-            return
-        out.append(Reconcile(tuple(ReconcileTask(t, a) for t, a in self._reconcile_pending.items())))
-        delay = self.config.reconcile_retry_seconds * 2**self._reconcile_attempt
-        self._reconcile_next = now + min(delay, self.config.reconcile_retry_max_seconds)
-        self._reconcile_attempt += 1
 
     def _on_agent_failed(self, ev: AgentFailed, out: list[Effect]) -> None:
         # The master will report the agent's tasks itself; asking explicitly (with retries) makes
@@ -370,18 +355,13 @@ class SchedulerState:
             return
         on_agent = [r for r in self._live_records() if r.agent_id == ev.agent_id]
         if on_agent:
-            out.append(Reconcile(tuple(ReconcileTask(r.task_id, r.agent_id) for r in on_agent)))
-            self._reconcile_pending.update((r.task_id, r.agent_id) for r in on_agent)
-            if self._reconcile_next is None:
-                self._reconcile_attempt = 1
-                self._reconcile_next = ev.now + self.config.reconcile_retry_seconds
+            self._reconcile.ask(on_agent, self._reconcile_pending, ev.now, out)
         out.append(RecordEvent(ev.now, "agent_failed", f"agent {ev.agent_id} removed",
                                details=(("agent_id", ev.agent_id), ("tasks", len(on_agent)))))
 
     def _reconcile_answered(self, task_id: str, now: float) -> None:
         if self._reconcile_pending.pop(task_id, False) is not False and not self._reconcile_pending:
-            self._reconcile_next = None
-            self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
+            self._reconcile.settled(now)
 
     # -- status updates --------------------------------------------------------------------------
 
@@ -487,20 +467,19 @@ class SchedulerState:
     def _request_kill(self, task_id: str, grace: float | None, now: float, out: list[Effect]) -> None:
         kill = self._kills.get(task_id)
         if kill is None:
-            kill = self._kills[task_id] = _Kill(grace)
+            kill = self._kills[task_id] = KillRequest(grace)
         self._send_kill(task_id, kill, now, out)
 
-    def _send_kill(self, task_id: str, kill: _Kill, now: float, out: list[Effect]) -> None:
+    def _send_kill(self, task_id: str, kill: KillRequest, now: float, out: list[Effect]) -> None:
         record = self._record(task_id)
         if not self.subscribed or record is None:
             return  # re-sent on the next Subscribed
-        out.append(Kill(task_id, record.agent_id, kill.grace))
-        kill.sent_at = now
+        out.append(kill.send(task_id, record, now))
 
     def _adopt_orphan(self, record: TaskRecord, grace: float | None) -> None:
         self._orphans[record.task_id] = record
         self._owner[record.task_id] = None
-        self._kills.setdefault(record.task_id, _Kill(grace))
+        self._kills.setdefault(record.task_id, KillRequest(grace))
 
     def _detach(self, app: _App, record: TaskRecord, now: float, out: list[Effect]) -> TaskRecord:
         """Take a task out of its slot for good (persisted as slot -1) and have it killed."""
@@ -545,75 +524,33 @@ class SchedulerState:
         self._pending_apps.discard(ev.app_id)
         out.append(RecordEvent(ev.now, "app_deleted", f"{ev.app_id} deleted", app_id=ev.app_id))
 
-    # -- timers ----------------------------------------------------------------------------------
+    # -- timers (timers.py decides what is due; acting on it stays here) ----------------------------
 
     def _on_tick(self, now: float, out: list[Effect]) -> None:
+        config = self.config
         if self.subscribed:
-            if self._reconcile_next is not None and now >= self._reconcile_next:
-                self._send_reconcile(now, out)
-            elif not self._reconcile_pending and now >= (self._implicit_next or float("inf")):
-                out.append(Reconcile())
-                self._implicit_next = now + self.config.implicit_reconcile_interval_seconds
-            self._retry_kills(now, out)
-            self._check_staging(now, out)
-        self._expire_unreachable(now, out)
-        self._reset_backoffs(now, out)
-
-    def _check_staging(self, now: float, out: list[Effect]) -> None:
-        """Ask the master about tasks still STAGING `staging_reconcile_seconds` after launch (or after
-        we last asked). An ACCEPT lost in flight is never retried (a retried ACCEPT that did arrive
-        would fail running tasks), so without this its tasks would hold their slots forever: the
-        master answers TASK_GONE/UNKNOWN for a task it never saw, which frees the slot."""
-        wait = self.config.staging_reconcile_seconds
-        since = self._staging_since
-        stale: list[TaskRecord] = []
-        # Oldest first, stopping at the first young one: this runs every tick while tens of
-        # thousands of launches are in flight, so it must not copy or walk the whole table.
-        for _ in range(len(since)):
-            task_id, at = next(iter(since.items()))
-            record = self._record(task_id)
-            if record is None or record.state is not TaskState.STAGING:
-                del since[task_id]
-                continue
-            if now - at < wait:
-                break
-            since[task_id] = now  # to the back: asked now, or already being asked (pending)
-            since.move_to_end(task_id)
-            if task_id not in self._reconcile_pending:
-                stale.append(record)
-        if not stale:
-            return
-        out.append(Reconcile(tuple(ReconcileTask(r.task_id, r.agent_id) for r in stale)))
-        for record in stale:
-            self._reconcile_pending[record.task_id] = record.agent_id
-        if self._reconcile_next is None:  # retried like any explicit reconciliation until answered
-            self._reconcile_attempt = 1
-            self._reconcile_next = now + self.config.reconcile_retry_seconds
-
-    def _retry_kills(self, now: float, out: list[Effect]) -> None:
-        for task_id in sorted(self._kills):
-            kill = self._kills[task_id]
-            record = self._record(task_id)
-            if record is None or record.state is TaskState.UNREACHABLE:
-                continue  # an unreachable agent cannot act on a KILL; it is re-sent when it returns
-            retry = self.config.kill_retry_seconds + (kill.grace or 0.0)
-            if kill.sent_at is None or now >= kill.sent_at + retry:
-                self._send_kill(task_id, kill, now, out)
-
-    def _expire_unreachable(self, now: float, out: list[Effect]) -> None:
-        for task_id in sorted(self._unreachable):
-            record = self._record(task_id)
-            owner = self._owner.get(task_id)
-            if record is None:
-                self._unreachable.discard(task_id)
-                continue
-            if owner is not None and now >= record.updated_at + self.config.unreachable_replace_seconds:
-                self._detach(self._apps[owner], record, now, out)
-                out.append(RecordEvent.for_task(record, now, "task_unreachable_replaced"))
-            elif owner is None and now >= record.updated_at + self.config.unreachable_expunge_seconds:
-                self._forget(task_id)
-                out.append(PersistTaskRemoved(task_id))
-                out.append(RecordEvent.for_task(record, now, "task_expunged"))
+            self._reconcile.tick(self._reconcile_pending, now, out)
+            retry_kills(self._kills, self._record, now, config.kill_retry_seconds, out)
+            self._reconcile.check_staging(self._record, self._reconcile_pending, now, out)
+        for record, expiry in due_unreachable(self._unreachable, self._record, self._owner, now,
+                                              config.unreachable_replace_seconds,
+                                              config.unreachable_expunge_seconds):
+            match expiry:
+                case Expiry.REPLACE:
+                    self._detach(self._apps[record.app_id], record, now, out)
+                    out.append(RecordEvent.for_task(record, now, "task_unreachable_replaced"))
+                case Expiry.EXPUNGE:
+                    self._forget(record.task_id)
+                    out.append(PersistTaskRemoved(record.task_id))
+                    out.append(RecordEvent.for_task(record, now, "task_expunged"))
+                case _:
+                    assert_never(expiry)
+        for app_id in sorted(a for a, app in self._apps.items() if app.delay is not None):
+            app = self._apps[app_id]
+            if self._backoff_reset_at(app) <= now:
+                app.delay = None
+                out.append(RecordEvent(now, "app_backoff_reset", f"{app_id} ran long enough: backoff reset",
+                                       app_id=app_id))
 
     def _forget(self, task_id: str) -> None:
         self._orphans.pop(task_id, None)
@@ -622,26 +559,10 @@ class SchedulerState:
         self._unreachable.discard(task_id)
         self._reconcile_pending.pop(task_id, None)
 
-    def _reset_backoffs(self, now: float, out: list[Effect]) -> None:
-        for app_id in sorted(a for a, app in self._apps.items() if app.delay is not None):
-            app = self._apps[app_id]
-            if self._backoff_reset_at(app) <= now:
-                app.delay = None
-                out.append(RecordEvent(now, "app_backoff_reset", f"{app_id} ran long enough: backoff reset",
-                                       app_id=app_id))
-
     def _backoff_reset_at(self, app: _App) -> float:
-        """When the app's delay resets: the earliest time a task of the current configuration that
-        started after the last crash has been ready for `backoff_reset_seconds`. Tasks that were
-        already running before the crash prove nothing about the crashing instance."""
         assert app.delay is not None
-        crashed_at = app.delay.until - app.delay.delay_seconds
-        starts = [
-            r.started_at for r in app.tasks.values()
-            if r.started_at is not None and r.started_at >= crashed_at
-            and task_ready(app.spec, r) and _config_of(r.version) == app.config
-        ]
-        return min(starts) + self.config.backoff_reset_seconds if starts else float("inf")
+        current = (r for r in app.tasks.values() if _config_of(r.version) == app.config)
+        return backoff_reset_at(app.delay, app.spec, current, self.config.backoff_reset_seconds)
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -809,7 +730,7 @@ class SchedulerState:
         Accept, and per agent the records to persist before its Accept, with that Accept."""
         groups: list[tuple[list[Effect], Accept]] = []
         used: dict[str, set[int]] = {}  # app id -> indices into app.pending that were placed
-        counters, owner, staging = self._counters, self._owner, self._staging_since
+        counters, owner, staging = self._counters, self._owner, self._reconcile.staging
         for launch in placement.launches:
             tasks: list[TaskLaunch] = []
             persists: list[Effect] = []
@@ -910,19 +831,15 @@ class SchedulerState:
 
     def next_deadline(self) -> float | None:
         """The earliest time a Tick would change something, or None. Ticking more often is harmless."""
-        times = [t for t in (self._reconcile_next, self._implicit_next, self._revive_due) if t is not None]
+        config = self.config
+        times = [self._reconcile.next, self._reconcile.implicit_next, self._revive_due]
         times += [d.until for a in self._pending_apps if (d := self._apps[a].delay) is not None]
-        for task_id in self._unreachable:
-            record = self._record(task_id)
-            if record is not None:
-                wait = self.config.unreachable_replace_seconds if self._owner.get(task_id) else \
-                    self.config.unreachable_expunge_seconds
-                times.append(record.updated_at + wait)
-        times += [k.sent_at + (k.grace or 0.0) + self.config.kill_retry_seconds
-                  for k in self._kills.values() if k.sent_at is not None]
+        times += [unreachable_deadline(record, bool(self._owner.get(task_id)),
+                                       config.unreachable_replace_seconds, config.unreachable_expunge_seconds)
+                  for task_id in self._unreachable if (record := self._record(task_id)) is not None]
+        times += [kill_retry_at(k, config.kill_retry_seconds) for k in self._kills.values()]
         times += [self._backoff_reset_at(app) for app in self._apps.values() if app.delay is not None]
-        finite = [t for t in times if t != float("inf")]
-        return min(finite) if finite else None
+        return earliest(times)
 
 
 # -- helpers ------------------------------------------------------------------------------------
