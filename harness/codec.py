@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar, overload
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, EncodeError
 
 from harness.model import NO_LABELS, Attribute, ExecutorKind, HealthCheckSpec, Status, TaskSpec
 from harness.resources import Resources, from_fixed, normalize_ranges, to_fixed
@@ -52,9 +52,13 @@ def decode_call(body: bytes, encoding: Encoding) -> scheduler_pb2.Call:
             call.ParseFromString(body)
         except DecodeError:
             raise CallDecodeError("Failed to parse body into Call protobuf") from None
-        # C++ ParseFromString also fails when required fields are missing.
-        if not call.IsInitialized():
-            raise CallDecodeError("Failed to parse body into Call protobuf")
+        # C++ ParseFromString also fails when required fields are missing. upb's encoder checks
+        # them in C as it walks the message (exactly what IsInitialized reports, and a third of
+        # its cost, which walks by reflection: 13 us for an ACCEPT of ten tasks).
+        try:
+            call.SerializeToString()
+        except EncodeError:
+            raise CallDecodeError("Failed to parse body into Call protobuf") from None
         return call
     try:
         document = json.loads(body)
