@@ -24,25 +24,15 @@ Policies (docs/app-spec.md describes them for users):
   back at the next allocation; the rest get `refuse_seconds_busy`.
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
   becomes launchable, at most once per `revive_min_interval_seconds` (a later one waits for a Tick).
-- Unreachable policy (PARTITION_AWARE): an UNREACHABLE task keeps its slot for
-  `unreachable_replace_seconds`; then it is detached (slot -1, persisted), its slot is refilled, and
-  should it ever report again in a live state it is killed. A detached task still unreachable after
-  `unreachable_expunge_seconds` is forgotten; if it resurfaces later it is an unknown task: killed.
 - Unknown tasks (updates for ids we do not know, e.g. from before a crash of our store) are killed
   when live; their updates are acknowledged all the same.
-- Kills are re-sent after every Subscribed and every `kill_retry_seconds` past the grace period
-  until a terminal state arrives (a KILL can be lost with a connection or a master failover).
-- Lost launches: a task still STAGING `staging_reconcile_seconds` after launch is reconciled
-  explicitly (an ACCEPT lost in flight is never retried); TASK_GONE/UNKNOWN frees its slot.
-- Reconciliation: every Subscribed sends an explicit Reconcile of all live tasks; tasks that have not
-  answered are re-sent with backoff (`reconcile_retry_seconds`, doubling, capped); once all have
-  answered, an implicit Reconcile goes out every `implicit_reconcile_interval_seconds`.
+- The timed policies (unreachable tasks, kill retries, lost launches, reconciliation) are described
+  in timers.py, which decides when they are due; the Tick handling here acts on it.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import assert_never
@@ -97,6 +87,7 @@ from framework.core.timers import (
     backoff_reset_at,
     due_unreachable,
     earliest,
+    idle_refuse,
     kill_retry_at,
     retry_kills,
     unreachable_deadline,
@@ -267,8 +258,7 @@ class SchedulerState:
                     app.outdated.add(record.task_id)
             if record.state is TaskState.UNREACHABLE:
                 state._unreachable.add(record.task_id)
-        staging = sorted((r.updated_at, r.task_id) for _, r in live if r.state is TaskState.STAGING)
-        state._reconcile.staging = OrderedDict((task_id, at) for at, task_id in staging)
+        state._reconcile.watch_staging(r for _, r in live if r.state is TaskState.STAGING)
         return state
 
     # -- the single entry point ------------------------------------------------------------------
@@ -691,12 +681,8 @@ class SchedulerState:
         self._note_queue(apps, placement)
 
     def _idle_refuse(self, now: float) -> float:
-        """Long, unless backed-off work is waiting: then until its backoff ends (within bounds)."""
         delays = (self._apps[a].delay for a in self._pending_apps)
-        waits = [d.remaining(now) for d in delays if d is not None and d.active(now)]
-        if not waits:
-            return self.config.refuse_seconds_idle
-        return min(max(min(waits), self.config.refuse_seconds_busy), self.config.refuse_seconds_idle)
+        return idle_refuse(delays, now, self.config.refuse_seconds_busy, self.config.refuse_seconds_idle)
 
     def _demand(self, app: _App, count: int) -> Demand:
         spec = app.spec

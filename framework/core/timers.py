@@ -1,14 +1,25 @@
 """Timer checks of the scheduler core: what a Tick finds due, and when the next Tick is worth having.
 
-Role: `SchedulerState` (scheduler.py) owns the scheduling state and calls these from its Tick handling
-and from `next_deadline()`; the policies themselves are described in scheduler.py's docstring. Here
-live the pieces that only count time:
-- `ReconcileTimer`: when the explicit reconciliation is re-sent (doubling, capped), when the next
-  implicit one goes out, and the STAGING watch (tasks launched too long ago are asked about).
-- `KillRequest` and `retry_kills`: a KILL is re-sent `kill_retry_seconds` past its grace period.
-- `due_unreachable`: which UNREACHABLE tasks are now to be replaced, or (detached) to be forgotten.
-- `backoff_reset_at`: when a crash-looping app has run long enough for its backoff to reset.
-- `earliest`: the smallest finite deadline, for `next_deadline()`.
+Role: `SchedulerState` (scheduler.py) owns the scheduling state and calls these from its Tick handling,
+from `next_deadline()`, where a reconciliation or a KILL starts, and where offers are declined. The
+timed policies (docs/app-spec.md describes them for users; SchedulerConfig fields in backquotes):
+- Reconciliation (`ReconcileTimer`): every Subscribed sends an explicit Reconcile of all live tasks;
+  tasks that have not answered are re-sent with backoff (`reconcile_retry_seconds`, doubling, capped
+  at `reconcile_retry_max_seconds`); once all have answered, an implicit Reconcile goes out every
+  `implicit_reconcile_interval_seconds`.
+- Lost launches (`ReconcileTimer.check_staging`): a task still STAGING `staging_reconcile_seconds`
+  after launch is reconciled explicitly (an ACCEPT lost in flight is never retried); TASK_GONE/UNKNOWN
+  frees its slot.
+- Kills (`KillRequest`, `retry_kills`) are re-sent after every Subscribed and every
+  `kill_retry_seconds` past the grace period until a terminal state arrives (a KILL can be lost with a
+  connection or a master failover).
+- Unreachable policy, PARTITION_AWARE (`due_unreachable`): an UNREACHABLE task keeps its slot for
+  `unreachable_replace_seconds`; then it is detached (slot -1, persisted), its slot is refilled, and
+  should it ever report again in a live state it is killed. A detached task still unreachable after
+  `unreachable_expunge_seconds` is forgotten; if it resurfaces later it is an unknown task: killed.
+- Backoff: an app's launch delay resets once a task started after the last crash has been ready for
+  `backoff_reset_seconds` (`backoff_reset_at`); while only backed-off work waits, offers are declined
+  until the earliest backoff ends (`idle_refuse`).
 
 They take the state they read as arguments (a task-record lookup, the pending reconciliation map,
 the kill table) and return what is due or append the Mesos calls it needs (Reconcile, Kill) to `out`.
@@ -40,6 +51,7 @@ __all__ = [
     "backoff_reset_at",
     "due_unreachable",
     "earliest",
+    "idle_refuse",
     "kill_retry_at",
     "retry_kills",
     "unreachable_deadline",
@@ -70,6 +82,11 @@ class ReconcileTimer:
         # tick reads only the entries old enough to check). Entries of tasks that left STAGING are
         # dropped when a tick reaches them: a task never returns to STAGING.
         self.staging: OrderedDict[str, float] = OrderedDict()
+
+    def watch_staging(self, records: Iterable[TaskRecord]) -> None:
+        """Watch these STAGING tasks (restored from the store) from when they last changed, oldest first."""
+        staging = sorted((r.updated_at, r.task_id) for r in records)
+        self.staging = OrderedDict((task_id, at) for at, task_id in staging)
 
     def start(self, pending: Mapping[str, str | None], now: float, out: list[Effect]) -> None:
         """A new subscription: reconcile every task in `pending` explicitly, from the first attempt."""
@@ -220,6 +237,16 @@ def backoff_reset_at(delay: LaunchDelay, spec: AppSpec, current: Iterable[TaskRe
         if r.started_at is not None and r.started_at >= crashed_at and task_ready(spec, r)
     ]
     return min(starts) + reset_seconds if starts else _INF
+
+
+def idle_refuse(delays: Iterable[LaunchDelay | None], now: float, busy: float, idle: float) -> float:
+    """The refuse filter when nothing launchable is left unplaced: `idle` (long), unless backed-off
+    work is waiting (`delays` of the apps with slots to fill): then until the earliest of their
+    backoffs ends, within [`busy`, `idle`], so the offers come back when that app may launch."""
+    waits = [d.remaining(now) for d in delays if d is not None and d.active(now)]
+    if not waits:
+        return idle
+    return min(max(min(waits), busy), idle)
 
 
 def earliest(times: Iterable[float | None]) -> float | None:
