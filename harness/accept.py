@@ -40,6 +40,10 @@ LAUNCH_TYPES = (Operation.LAUNCH, Operation.LAUNCH_GROUP)
 # The instances of one app share their checks (all but id, agent and fit), across ACCEPTs: the
 # memo holds pure verdicts, so every master in the process may share it.
 VALID_SHAPES = ShapeMemo()
+# What a task's TaskSpec reads besides id, name and labels is part of its shape (task_shape): read
+# once per shape (bounded, cleared when full). Normalising changes none of it.
+_SPEC_PARTS: dict[bytes, codec.SpecParts] = {}
+_SPEC_PARTS_KEPT = 1024
 
 
 def refuse_seconds(filters: mesos_pb2.Filters, present: bool) -> float | None:
@@ -231,7 +235,13 @@ def _apply(
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue
             remaining = remaining - consumed
-            _launch(master, fw, state, ctx.role, task, own, launches)
+            parts = _SPEC_PARTS.get(shape)
+            if parts is None:
+                parts = codec.spec_parts(task)
+                if len(_SPEC_PARTS) >= _SPEC_PARTS_KEPT:
+                    _SPEC_PARTS.clear()
+                _SPEC_PARTS[shape] = parts
+            _launch(master, fw, state, ctx.role, task, own, parts, launches)
         return remaining
     _normalise_group(op.launch_group, ctx.role)
     group = op.launch_group
@@ -276,6 +286,7 @@ def _launch(
     role: str,
     task: mesos_pb2.TaskInfo,
     resources: Resources,
+    parts: codec.SpecParts,
     launches: list[tuple[ExecutorSpec, Sequence[TaskSpec]]],
 ) -> None:
     fid, tid = fw.framework_id, task.task_id.value
@@ -299,7 +310,7 @@ def _launch(
             )
             state.executors[(fid, eid)] = existing
         executor = existing
-    spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind, resources=resources)
+    spec = codec.task_spec(task, fid, executor.executor_id, role, executor.kind, (), resources, parts)
     master.add_task(fw, state, spec)
     launches.append((executor, (spec,)))
 

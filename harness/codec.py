@@ -786,19 +786,12 @@ class PackedLabels(Mapping[str, str]):
         return repr(self._labels())
 
 
-def task_spec(
-    task: mesos_pb2.TaskInfo,
-    framework_id: str,
-    executor_id: str,
-    role: str,
-    kind: ExecutorKind,
-    group: tuple[str, ...] = (),
-    resources: Resources | None = None,
-) -> TaskSpec:
-    """What a runtime needs from a validated TaskInfo (durations converted to seconds).
+SpecParts = tuple[HealthCheckSpec | None, float | None, float | None]
+"""What task_spec reads out of a TaskInfo besides its id, name and labels: health check, kill
+grace and max completion time (seconds)."""
 
-    `resources` saves converting the task's resources again when the caller already has them.
-    """
+
+def spec_parts(task: mesos_pb2.TaskInfo) -> SpecParts:
     health = None
     if task.HasField("health_check"):
         hc = task.health_check
@@ -815,6 +808,25 @@ def task_spec(
     max_completion = None
     if task.HasField("max_completion_time"):
         max_completion = task.max_completion_time.nanoseconds / 1e9
+    return health, kill_grace, max_completion
+
+
+def task_spec(
+    task: mesos_pb2.TaskInfo,
+    framework_id: str,
+    executor_id: str,
+    role: str,
+    kind: ExecutorKind,
+    group: tuple[str, ...] = (),
+    resources: Resources | None = None,
+    parts: SpecParts | None = None,
+) -> TaskSpec:
+    """What a runtime needs from a validated TaskInfo (durations converted to seconds).
+
+    `resources` and `parts` (the task's spec_parts) save reading them again when the caller
+    already has them (from another task of the same shape).
+    """
+    health, kill_grace, max_completion = parts if parts is not None else spec_parts(task)
     labels = PackedLabels(task.labels.SerializeToString()) if task.HasField("labels") else NO_LABELS
     return TaskSpec(  # positional, in TaskSpec's field order: one is built per launched task
         task.task_id.value,

@@ -1,5 +1,6 @@
 """The shared checks of same-shaped command tasks (harness/validation.py ShapeMemo) answer every
-task exactly as the full checks do.
+task exactly as the full checks do, and what accept.py reads once per shape for their TaskSpecs
+is what each task would give.
 
 Hypothesis draws a sequence of launches of tasks built from a few variants of every field the
 checks read (environment types, values and secrets, health checks, kill policy, limits, resources
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.codec import inject_allocation_role
+from harness.codec import SpecParts, inject_allocation_role, spec_parts
 from harness.resources import EMPTY, Resources, parse_resources
 from harness.validation import (
     LaunchContext,
@@ -195,6 +196,7 @@ def _normalised(task: mesos_pb2.TaskInfo, role: str) -> mesos_pb2.TaskInfo:
 @given(_launches())
 def test_memoised_checks_answer_as_the_full_checks(launches: list[_Launch]) -> None:
     memo = ShapeMemo()
+    parts: dict[bytes, SpecParts] = {}  # as accept._SPEC_PARTS: what a TaskSpec reads, per shape
     for launch in launches:
         ctx = _context(launch)
         shape = task_shape(launch.task)  # before normalising, as accept._apply takes it
@@ -204,6 +206,7 @@ def test_memoised_checks_answer_as_the_full_checks(launches: list[_Launch]) -> N
         task = normalised if checked_in_full else launch.task
         cached = launch_task_error(task, ctx, launch.remaining, memo, shape)
         assert cached == launch_task_error(normalised, ctx, launch.remaining)
+        assert parts.setdefault(shape, spec_parts(launch.task)) == spec_parts(normalised)
 
 
 def test_instances_differing_in_id_agent_labels_and_env_values_share_one_shape() -> None:
