@@ -4,7 +4,7 @@ Role: the decision core of the scheduler runtime, in the manner of dask's worker
 driver feeds it events (events.py) and performs the effects it returns, in order (effects.py). It
 keeps every app at its desired instance count on the offers it gets, answers every offer inside the
 call that received it, persists before it acknowledges, reconciles after every subscription, and
-explains what it cannot place (the view functions at the bottom serve the API).
+explains what it cannot place (the views at the bottom, built by views.py, serve the API).
 
 Must not: await, read a clock, log, draw random numbers or generate ids from anything but its own
 state. Time comes from `event.now`; task ids are `<app slug>.<n>` with `n` from a per-app counter
@@ -79,6 +79,7 @@ from framework.core.model import Constraint, ConstraintOperator, Demand, Policy,
 from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
 from framework.core.resources import Resources
+from framework.core.slots import SLOT_DETACHED, assign_slots, config_of, task_seq
 from framework.core.spec import AppSpec, app_version
 from framework.core.timers import (
     Expiry,
@@ -96,7 +97,11 @@ from framework.core.views import (
     AppStatus,
     QueueEntry,
     QueueReason,
-    build_app_status,
+    find_app_status,
+    list_app_statuses,
+    list_fleet,
+    list_queue,
+    list_tasks,
     queue_reasons,
     task_ready,
 )
@@ -109,7 +114,6 @@ __all__ = [
     "app_version",
 ]
 
-SLOT_DETACHED = -1  # a task that no longer occupies a slot and is being got rid of
 # Offers a capped decision declines with no filter, per agent it launched on (the rest get the busy
 # filter). Measured on 100,000 launches onto 10,000 agents (docs/performance.md): 2 gave 5,800
 # tasks/s with a quarter of the offers late, 4 gave 7,700/s with 44% late, all of them 8,100/s with
@@ -153,15 +157,6 @@ class RestoredApp:
     created_at: float
 
 
-def _config_of(version: str) -> str:
-    return version.rsplit(".", 1)[0]
-
-
-def _task_seq(task_id: str) -> int:
-    tail = task_id[task_id.rfind(".") + 1 :]  # the whole id when it has no '.' (rfind gives -1)
-    return int(tail) if tail.isdigit() else 0
-
-
 class _App:
     """Mutable per-app state (internal). `tasks` holds the app's live tasks that occupy a slot."""
 
@@ -171,7 +166,7 @@ class _App:
     def __init__(self, spec: AppSpec, version: str, created_at: float) -> None:
         self.spec = spec
         self.version = version
-        self.config = _config_of(version)
+        self.config = config_of(version)
         self.created_at = created_at
         self.tasks: dict[str, TaskRecord] = {}
         self.delay: LaunchDelay | None = None
@@ -226,39 +221,21 @@ class SchedulerState:
         task_counters: Mapping[str, int],
         config: SchedulerConfig | None = None,
     ) -> SchedulerState:
-        """Rebuild from the store's snapshot. Terminal task records are history and are skipped;
-        live tasks of apps that no longer exist, or with slot -1, become orphans (killed after the
-        next Subscribed). Should two live tasks claim one slot (only possible if a detach was not
-        stored), the youngest keeps it and the others are detached."""
+        """Rebuild from the store's snapshot. Which live task keeps which slot is slots.assign_slots;
+        live tasks without one become orphans, killed after the next Subscribed."""
         state = cls(config)
         state.framework_id = framework_id
         for restored in apps:
             state._apps[restored.spec.id] = _App(restored.spec, restored.version, restored.created_at)
             state._dirty.add(restored.spec.id)
-        state._counters = dict(task_counters)
-        taken: set[tuple[str, int]] = set()
-        # Youngest first (see above); each id is parsed once, and terminal history is dropped before
-        # the sort (it can be as long as the live tasks).
-        live = [(_task_seq(r.task_id), r) for r in tasks if not r.terminal]
-        live.sort(key=lambda pair: -pair[0])
-        counters, by_id, owner = state._counters, state._apps, state._owner  # 100,000 rounds: locals
-        for seq, record in live:
-            app_id = record.app_id
-            if seq >= counters.get(app_id, 0):
-                counters[app_id] = seq
-            app = by_id.get(app_id)
-            key = (app_id, record.slot)
-            if app is None or record.slot < 0 or key in taken:
-                state._adopt_orphan(replace(record, slot=SLOT_DETACHED), grace=None)
-            else:
-                taken.add(key)
-                app.tasks[record.task_id] = record
-                owner[record.task_id] = app_id
-                if _config_of(record.version) != app.config:
-                    app.outdated.add(record.task_id)
-            if record.state is TaskState.UNREACHABLE:
-                state._unreachable.add(record.task_id)
-        state._reconcile.watch_staging(r for _, r in live if r.state is TaskState.STAGING)
+        configs = {app_id: app.config for app_id, app in state._apps.items()}
+        found = assign_slots(tasks, configs, task_counters)
+        for app_id, app in state._apps.items():
+            app.tasks, app.outdated = found.slotted[app_id], found.outdated.get(app_id, set())
+        state._counters, state._owner, state._orphans = found.counters, found.owner, found.orphans
+        state._kills = {task_id: KillRequest(None) for task_id in found.orphans}  # the task's own grace
+        state._unreachable = found.unreachable
+        state._reconcile.watch_staging(found.staging)
         return state
 
     # -- the single entry point ------------------------------------------------------------------
@@ -438,7 +415,7 @@ class SchedulerState:
         del app.tasks[task_id]
         app.outdated.discard(task_id)
         self._dirty.add(app.spec.id)
-        current = _config_of(record.version) == app.config
+        current = config_of(record.version) == app.config
         if current and counts_as_crash(record.state, kill_requested=kill is not None):
             spec = app.spec
             why = f"task {task_id} {record.state.value}" + (f": {record.message}" if record.message else "")
@@ -466,18 +443,14 @@ class SchedulerState:
             return  # re-sent on the next Subscribed
         out.append(kill.send(task_id, record, now))
 
-    def _adopt_orphan(self, record: TaskRecord, grace: float | None) -> None:
-        self._orphans[record.task_id] = record
-        self._owner[record.task_id] = None
-        self._kills.setdefault(record.task_id, KillRequest(grace))
-
     def _detach(self, app: _App, record: TaskRecord, now: float, out: list[Effect]) -> TaskRecord:
         """Take a task out of its slot for good (persisted as slot -1) and have it killed."""
         del app.tasks[record.task_id]
         app.outdated.discard(record.task_id)
         self._dirty.add(app.spec.id)
-        detached = replace(record, slot=SLOT_DETACHED)
-        self._adopt_orphan(detached, app.spec.kill_grace_period_seconds)
+        detached = self._orphans[record.task_id] = replace(record, slot=SLOT_DETACHED)
+        self._owner[record.task_id] = None
+        self._kills.setdefault(record.task_id, KillRequest(app.spec.kill_grace_period_seconds))
         out.append(PersistTask(detached))
         self._send_kill(record.task_id, self._kills[record.task_id], now, out)
         return detached
@@ -494,11 +467,11 @@ class SchedulerState:
             kind = "app_created"
             self._apps[spec.id] = _App(spec, version, ev.now)
         else:
-            kind = "app_scaled" if _config_of(version) == app.config else "app_updated"
-            app.spec, app.version, app.config = spec, version, _config_of(version)
+            kind = "app_scaled" if config_of(version) == app.config else "app_updated"
+            app.spec, app.version, app.config = spec, version, config_of(version)
             if kind == "app_updated":
                 app.delay = None  # a new configuration starts without the old one's backoff
-            app.outdated = {t for t, r in app.tasks.items() if _config_of(r.version) != app.config}
+            app.outdated = {t for t, r in app.tasks.items() if config_of(r.version) != app.config}
         self._dirty.add(spec.id)
         out.append(RecordEvent(ev.now, kind, f"{spec.id} version {version}, {spec.instances} instance(s)",
                                app_id=spec.id, details=(("version", version), ("instances", spec.instances))))
@@ -551,7 +524,7 @@ class SchedulerState:
 
     def _backoff_reset_at(self, app: _App) -> float:
         assert app.delay is not None
-        current = (r for r in app.tasks.values() if _config_of(r.version) == app.config)
+        current = (r for r in app.tasks.values() if config_of(r.version) == app.config)
         return backoff_reset_at(app.delay, app.spec, current, self.config.backoff_reset_seconds)
 
     # -- planning --------------------------------------------------------------------------------
@@ -586,8 +559,8 @@ class SchedulerState:
         # positional arguments, no method call per task.
         spec, config, kills = app.spec, app.config, self._kills
         return [
-            SlotTask(record.task_id, record.slot, _task_seq(record.task_id), _PHASES[record.state],
-                     _config_of(record.version) == config, task_ready(spec, record), record.task_id in kills)
+            SlotTask(record.task_id, record.slot, task_seq(record.task_id), _PHASES[record.state],
+                     config_of(record.version) == config, task_ready(spec, record), record.task_id in kills)
             for record in app.tasks.values()
         ]
 
@@ -778,37 +751,21 @@ class SchedulerState:
 
     def tasks_of(self, app_id: str) -> tuple[TaskRecord, ...]:
         """The app's live tasks (detached ones being killed included), ordered by task number."""
-        app = self._apps.get(app_id)
-        orphans = (r for r in self._orphans.values() if r.app_id == app_id)
-        records = [*(app.tasks.values() if app else ()), *orphans]
-        return tuple(sorted(records, key=lambda r: _task_seq(r.task_id)))
+        return list_tasks(app_id, self._apps.get(app_id), self._orphans.values())
 
     def fleet(self) -> Iterator[tuple[AppSpec, list[TaskRecord]]]:
-        """Each app's spec (by app id) with the records `tasks_of` gives, unordered: for gauges over the
-        whole fleet, which need no order and should not pay for sorting 100,000 records."""
-        for app_id in sorted(self._apps):
-            app = self._apps[app_id]
-            yield app.spec, [*app.tasks.values(), *(r for r in self._orphans.values() if r.app_id == app_id)]
+        """Each app's spec (by app id) with the records `tasks_of` gives, unordered (for gauges)."""
+        return list_fleet(self._apps, self._orphans.values())
 
     def app_statuses(self, now: float) -> tuple[AppStatus, ...]:
-        return tuple(self._status(app_id, self._apps[app_id], now) for app_id in sorted(self._apps))
+        return list_app_statuses(self._apps, self._kills, now)
 
     def app_status(self, app_id: str, now: float) -> AppStatus | None:
-        app = self._apps.get(app_id)
-        return None if app is None else self._status(app_id, app, now)
-
-    def _status(self, app_id: str, app: _App, now: float) -> AppStatus:
-        return build_app_status(app_id=app_id, version=app.version, spec=app.spec, created_at=app.created_at,
-                                records=app.tasks.values(), killing_ids=self._kills, waiting=len(app.pending),
-                                deploying=bool(app.outdated), delay=app.delay, now=now)
+        return find_app_status(self._apps, app_id, self._kills, now)
 
     def queue_view(self, now: float) -> tuple[QueueEntry, ...]:
         """Every app waiting to launch (backed-off ones included), with why its offers were refused."""
-        return tuple(
-            QueueEntry.of(app_id, app.version, len(app.pending), app.waiting_since, app.offer_rounds,
-                          app.last_reasons, app.refusals, app.delay, now)
-            for app_id, app in ((a, self._apps[a]) for a in sorted(self._pending_apps))
-        )
+        return list_queue(self._apps, self._pending_apps, now)
 
     @property
     def reconciling(self) -> bool:

@@ -1,8 +1,10 @@
 """Read-only views of the scheduler state for the API: app status, the launch queue, backoff.
 
-Role: frozen values and the pure functions that build them. `SchedulerState.app_statuses(now)`,
-`.app_status(app_id, now)` and `.queue_view(now)` call these; the API renders the values as JSON
-(GET /v1/apps, GET /v1/queue) and the metrics module counts unplaced work by `QueueReason.kind`.
+Role: frozen values and the pure functions that build them. SchedulerState's read-only views
+(`tasks_of`, `fleet`, `app_statuses`, `app_status`, `queue_view`) are one-line calls of the `list_*`
+and `find_*` functions here, which read its per-app state through `AppView`; the API renders the
+values as JSON (GET /v1/apps, GET /v1/queue) and the metrics module counts unplaced work by
+`QueueReason.kind`.
 
 Must not: mutate anything, read a clock (`now` is passed in), or know about HTTP.
 """
@@ -10,23 +12,30 @@ Must not: mutate anything, read a clock (`now` is passed in), or know about HTTP
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Protocol, assert_never
 
 from framework.core.backoff import LaunchDelay
 from framework.core.effects import TaskRecord
 from framework.core.events import TaskState
 from framework.core.placement import ConstraintUnmet, NoFit, NoOffers, UnplacedReport
+from framework.core.slots import task_seq
 from framework.core.spec import AppSpec
 
 __all__ = [
     "AppStatus",
+    "AppView",
     "BackoffStatus",
     "QueueEntry",
     "QueueReason",
     "backoff_status",
     "build_app_status",
+    "find_app_status",
+    "list_app_statuses",
+    "list_fleet",
+    "list_queue",
+    "list_tasks",
     "queue_reasons",
     "task_ready",
 ]
@@ -194,4 +203,76 @@ def build_app_status(
         deploying=deploying,
         backoff=backoff,
         status=_summary(spec.instances, len(tasks), waiting, killing, deploying, backoff is not None),
+    )
+
+
+class AppView(Protocol):
+    """What the views read of one app's scheduling state (the scheduler's `_App`; read-only here)."""
+
+    @property
+    def spec(self) -> AppSpec: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def tasks(self) -> Mapping[str, TaskRecord]: ...  # live tasks in slots, by task id
+    @property
+    def outdated(self) -> Collection[str]: ...  # ids of its tasks of an older configuration
+    @property
+    def pending(self) -> Sequence[int]: ...  # slots waiting to be launched into
+    @property
+    def delay(self) -> LaunchDelay | None: ...
+    @property
+    def waiting_since(self) -> float | None: ...
+    @property
+    def offer_rounds(self) -> int: ...
+    @property
+    def refusals(self) -> Mapping[str, int]: ...
+    @property
+    def last_reasons(self) -> tuple[QueueReason, ...]: ...
+
+
+def list_tasks(app_id: str, app: AppView | None, orphans: Iterable[TaskRecord]) -> tuple[TaskRecord, ...]:
+    """The app's live tasks, in slots or detached (`orphans` holds every detached task, of any app),
+    ordered by task number. An app that no longer exists may still have detached tasks being killed."""
+    records = [*(app.tasks.values() if app else ()), *(r for r in orphans if r.app_id == app_id)]
+    return tuple(sorted(records, key=lambda r: task_seq(r.task_id)))
+
+
+def list_fleet(apps: Mapping[str, AppView], orphans: Collection[TaskRecord]) \
+        -> Iterator[tuple[AppSpec, list[TaskRecord]]]:
+    """Each app's spec (by app id) with the records `list_tasks` gives, unordered: for gauges over the
+    whole fleet, which need no order and should not pay for sorting 100,000 records."""
+    for app_id in sorted(apps):
+        app = apps[app_id]
+        yield app.spec, [*app.tasks.values(), *(r for r in orphans if r.app_id == app_id)]
+
+
+def list_app_statuses(apps: Mapping[str, AppView], killing_ids: Collection[str], now: float) \
+        -> tuple[AppStatus, ...]:
+    """Every app's status, by app id."""
+    return tuple(_status(app_id, apps[app_id], killing_ids, now) for app_id in sorted(apps))
+
+
+def find_app_status(apps: Mapping[str, AppView], app_id: str, killing_ids: Collection[str], now: float) \
+        -> AppStatus | None:
+    """One app's status, or None if there is no such app."""
+    app = apps.get(app_id)
+    return None if app is None else _status(app_id, app, killing_ids, now)
+
+
+def _status(app_id: str, app: AppView, killing_ids: Collection[str], now: float) -> AppStatus:
+    return build_app_status(app_id=app_id, version=app.version, spec=app.spec, created_at=app.created_at,
+                            records=app.tasks.values(), killing_ids=killing_ids, waiting=len(app.pending),
+                            deploying=bool(app.outdated), delay=app.delay, now=now)
+
+
+def list_queue(apps: Mapping[str, AppView], waiting_ids: Iterable[str], now: float) -> tuple[QueueEntry, ...]:
+    """Every app of `waiting_ids` (those waiting to launch, backed-off ones included), by app id, with
+    why its offers were refused."""
+    return tuple(
+        QueueEntry.of(app_id, app.version, len(app.pending), app.waiting_since, app.offer_rounds,
+                      app.last_reasons, app.refusals, app.delay, now)
+        for app_id, app in ((a, apps[a]) for a in sorted(waiting_ids))
     )
