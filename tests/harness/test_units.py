@@ -683,3 +683,21 @@ def test_ledger_flags_an_ack_only_for_an_update_never_sent() -> None:
     ledger.acknowledged("f2", "t1", b"u1")  # another framework's update
     ledger.acknowledged("f1", "t2", b"u2")
     assert len(ledger.violations) == 2 and b"u2".hex() in ledger.violations[1]
+
+
+@given(
+    task_id=_text,
+    state=st.sampled_from(list(TaskState)),
+    source=st.sampled_from(list(Source)),
+    agent_id=_text,
+    timestamp=st.floats(min_value=0, max_value=4e9),
+    uuid=st.binary(min_size=16, max_size=16),
+)
+def test_executor_update_of_a_command_task_equals_the_generic_encoding(
+    task_id: str, state: TaskState, source: Source, agent_id: str, timestamp: float, uuid: bytes
+) -> None:
+    """The shape of the two updates of every launched task (executor id = task id, no message,
+    reason or health), which the encoder writes in one step when the task id is short."""
+    status = Status(task_id, state, source, None, None, agent_id, task_id, timestamp, uuid)
+    reference = codec.update_event(status).proto()
+    assert codec.update_event(status).payload(codec.Encoding.PROTOBUF) == reference.SerializeToString()
