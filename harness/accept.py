@@ -37,6 +37,7 @@ from proto.mesos.v1.scheduler import scheduler_pb2
 
 Operation = mesos_pb2.Offer.Operation
 LAUNCH_TYPES = (Operation.LAUNCH, Operation.LAUNCH_GROUP)
+_COMMAND = ExecutorKind.COMMAND  # a global: read per task, an Enum class lookup is 4x slower
 # The instances of one app share their checks (all but id, agent and fit), across ACCEPTs: the
 # memo holds pure verdicts, so every master in the process may share it.
 VALID_SHAPES = ShapeMemo()
@@ -291,7 +292,7 @@ def _launch(
 ) -> None:
     fid, tid = fw.framework_id, task.task_id.value
     if task.HasField("command"):
-        executor = ExecutorSpec(tid, fid, ExecutorKind.COMMAND, role, EMPTY)
+        executor = ExecutorSpec(tid, fid, _COMMAND, role, EMPTY)
     else:
         info = task.executor
         eid = info.executor_id.value

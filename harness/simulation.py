@@ -55,6 +55,12 @@ from harness.model import (
     TaskState,
 )
 
+# Members read on every launched task, as plain globals: an Enum member looked up on its class
+# goes through the enum metaclass (four times slower than a global).
+_STARTING = TaskState.TASK_STARTING
+_RUNNING = TaskState.TASK_RUNNING
+_FROM_EXECUTOR = Source.SOURCE_EXECUTOR
+
 BEHAVIOUR_LABEL = "harness.behaviour"
 HEALTH_REASON = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
 
@@ -258,9 +264,9 @@ class SimulatedRuntime:
             if not self._current(fid, task) or task.behaviour.never_start:
                 continue
             task.started = True
-            task.state = TaskState.TASK_STARTING
+            task.state = _STARTING
             started.append(task)
-            statuses.append(Status(task.spec.task_id, TaskState.TASK_STARTING, Source.SOURCE_EXECUTOR))
+            statuses.append(Status(task.spec.task_id, _STARTING, _FROM_EXECUTOR))
         if not started:
             return
         self._listener.task_statuses(fid, statuses)
@@ -274,9 +280,9 @@ class SimulatedRuntime:
             if not self._current(fid, task):
                 continue
             task.running_since = now
-            task.state = TaskState.TASK_RUNNING
+            task.state = _RUNNING
             running.append(task)
-            statuses.append(Status(task.spec.task_id, TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR))
+            statuses.append(Status(task.spec.task_id, _RUNNING, _FROM_EXECUTOR))
         if not running:
             return
         self._listener.task_statuses(fid, statuses)
