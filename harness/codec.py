@@ -41,12 +41,17 @@ class Encoding(StrEnum):
     PROTOBUF = "application/x-protobuf"
 
 
+# Compared with on every call and every event: a global is four times cheaper to read than an
+# Enum member looked up on its class (through the enum metaclass).
+_PROTOBUF = Encoding.PROTOBUF
+
+
 class CallDecodeError(ValueError):
     """The body is not a Call; the message is the real master's 400 body."""
 
 
 def decode_call(body: bytes, encoding: Encoding) -> scheduler_pb2.Call:
-    if encoding is Encoding.PROTOBUF:
+    if encoding is _PROTOBUF:
         call = scheduler_pb2.Call()
         try:
             call.ParseFromString(body)
@@ -213,7 +218,7 @@ class _UpdateEvent(OutEvent):
     def encode(self, encoding: Encoding) -> bytes:
         # An update goes to one framework's stream: framed straight away, not cached per encoding.
         # (RecordIO framing as recordio.encode; an UPDATE payload is never empty.)
-        payload = _update_bytes(self._status) if encoding is Encoding.PROTOBUF else _update_json(self._status)
+        payload = _update_bytes(self._status) if encoding is _PROTOBUF else _update_json(self._status)
         return b"%d\n%b" % (len(payload), payload)
 
 
