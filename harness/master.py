@@ -697,13 +697,16 @@ class Master:
             return  # from a removed or not yet re-registered agent: ignored, the agent will retry
         fw = self.frameworks.get(framework_id)
         task = state.tasks.get((framework_id, status.task_id))
-        if fw is not None and fw.connected:
-            if task is not None and status.uuid is not None:
-                task.status_update_state = status.state
-                task.status_update_uuid = status.uuid
-            if status.uuid is not None:
-                self.ledger.update_sent(framework_id, status.uuid)
-            self.send(fw, codec.update_event(status))
+        # (Framework.connected and Master.send spelled out: two calls fewer on every update.)
+        sink = fw.sink if fw is not None else None
+        if sink is not None:
+            uuid = status.uuid
+            if uuid is not None:
+                if task is not None:
+                    task.status_update_state = status.state
+                    task.status_update_uuid = uuid
+                self.ledger.update_sent(framework_id, uuid)
+            sink.send(codec.update_event(status))
         if task is None:
             return
         if status.healthy is not None:
