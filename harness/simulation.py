@@ -112,6 +112,11 @@ def parse_behaviour(text: str) -> Behaviour:
     return Behaviour(**values)  # type: ignore[arg-type]
 
 
+# The behaviour of a task without the label (parse_behaviour's answers are cached, so every such
+# task shares this object; one that does not is merely checked the long way).
+_PLAIN = parse_behaviour("")
+
+
 @dataclass(frozen=True, slots=True)
 class SimulationTimings:
     start_delay: float = 0.0  # launch -> TASK_STARTING
@@ -248,20 +253,20 @@ class SimulatedRuntime:
 
     # -- timeline -------------------------------------------------------------------------------------
 
-    def _current(self, fid: str, task: _Task) -> bool:
-        """Whether a batched step still applies to `task`: it is the runtime's task of that id (not
-        forgotten by a shutdown or stop, not replaced by a relaunch) and not killed meanwhile."""
-        return (
-            task.state not in TERMINAL
-            and not task.killing
-            and self._tasks.get((fid, task.spec.task_id)) is task
-        )
-
     def _start(self, fid: str, batch: list[_Task]) -> None:
         started: list[_Task] = []
         statuses: list[Status] = []
+        tasks = self._tasks
         for task in batch:
-            if not self._current(fid, task) or task.behaviour.never_start:
+            # A batched step applies to a task only while it is the runtime's task of that id (not
+            # forgotten by a shutdown or stop, not replaced by a relaunch) and not killed meanwhile
+            # (checked inline: this loop and the next run once per launched task).
+            if (
+                task.state in TERMINAL
+                or task.killing
+                or tasks.get((fid, task.spec.task_id)) is not task
+                or task.behaviour.never_start
+            ):
                 continue
             task.started = True
             task.state = _STARTING
@@ -276,8 +281,9 @@ class SimulatedRuntime:
         running: list[_Task] = []
         statuses: list[Status] = []
         now = self._clock.monotonic()
+        tasks = self._tasks
         for task in batch:
-            if not self._current(fid, task):
+            if task.state in TERMINAL or task.killing or tasks.get((fid, task.spec.task_id)) is not task:
                 continue
             task.running_since = now
             task.state = _RUNNING
@@ -287,7 +293,11 @@ class SimulatedRuntime:
             return
         self._listener.task_statuses(fid, statuses)
         for task in running:
-            self._after_running(task)
+            spec = task.spec
+            # Nothing follows TASK_RUNNING for a task without a script, deadline or health check.
+            plain = task.behaviour is _PLAIN and spec.health_check is None
+            if not plain or spec.max_completion_time is not None:
+                self._after_running(task)
 
     def _after_running(self, task: _Task) -> None:
         """What follows TASK_RUNNING for a scripted task: its exit, loss, deadline or health checks."""

@@ -143,7 +143,8 @@ class StatusUpdateManager:
         due = self._clock.monotonic() + backoff
         stream.due = due
         self._send(stream.framework_id, stream.pending[0], stream.pending[-1].state)
-        self._arm(due)
+        if self._timer is None or self._timer_due > due:  # _arm's first check, without the call
+            self._arm(due)
 
     def _arm(self, due: float) -> None:
         """Make sure the timer fires by `due`."""
