@@ -515,9 +515,10 @@ def task_shape(task: mesos_pb2.TaskInfo) -> bytes:
     shape.ClearField("labels")
     shape.ClearField("agent_id")
     # Gantry-like schedulers put the task id, instance and ports in the environment: only the
-    # presence of a value is ever checked (an empty value is still present in proto2).
+    # presence of a value is ever checked. Non-empty values become "" (still present in proto2);
+    # empty and absent ones stay as they are (reading the value is cheaper than HasField).
     for variable in shape.command.environment.variables:
-        if variable.HasField("value"):
+        if variable.value:
             variable.value = ""
     return shape.SerializePartialToString()
 
