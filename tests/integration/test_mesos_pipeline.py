@@ -389,7 +389,8 @@ async def test_redirect_and_503_inside_a_pipeline(master: RawMaster) -> None:
             [answer(503, b"Master has not finished recovery"), answer(307, headers=location)]
         )
         sleeps = Sleeps()
-        async with subscribed(master.url, sleeps) as client:
+        # One connection: the three calls share it (with more, the ACK would not join the others).
+        async with subscribed(master.url, sleeps, call_connections=1) as client:
             results = await outcomes(
                 [client.submit(ACCEPT), client.submit(Kill("t-1", "a-1")), client.submit(ack(3))]
             )
@@ -424,7 +425,7 @@ async def test_cancelled_send_leaves_the_others_their_own_answers(master: RawMas
 
 async def test_unanswered_calls_time_out_and_idempotent_ones_go_again(master: RawMaster) -> None:
     master.batch = 1_000  # the first call connection never answers: it looks dead
-    async with subscribed(master.url, call_timeout=0.5) as client:
+    async with subscribed(master.url, call_timeout=0.5, call_connections=1) as client:
         results = await outcomes([client.submit(ACCEPT), client.submit(ack(1))])
     assert isinstance(results[0], TransientMesosError)
     assert "may have reached the master" in str(results[0]) and "no answer" in str(results[0])
@@ -547,3 +548,70 @@ async def test_an_accept_taskbytes_leaves_alone_takes_the_message_path(master: R
             await client.submit(bad)
         await asyncio.wait_for(client.send(good), WAIT)
     assert [r.call.accept.offer_ids[0].value for r in master.calls(scheduler.Call.ACCEPT)] == ["o-2"]
+
+
+# ---- the urgent lane ------------------------------------------------------------------------------
+
+
+ACCEPT_BODY = codec.calls_for(ACCEPT, "fw-1", ())[0].SerializeToString()
+
+
+async def test_urgent_requests_pass_a_connection_full_of_unanswered_acks(master: RawMaster) -> None:
+    # The first call connection (the ACKs') holds its answers; the ACCEPT goes on the lane and is
+    # answered while every ACK still waits.
+    master.batch = 1_000
+    pipeline = Pipeline(master.url, path="/api/v1/scheduler", content_type=PROTOBUF, connections=2)
+    try:
+        acks = [pipeline.request(ack_body(n), "s", urgent=False) for n in range(3)]
+        await until(lambda: len(master.received) == 3)
+        accept = await asyncio.wait_for(pipeline.request(ACCEPT_BODY, "s"), WAIT)
+        assert accept.status == 202 and not any(f.done() for f in acks)
+        assert pipeline.connections == 2
+    finally:
+        pipeline.close()
+    by_kind = {r.call.type: r.connection for r in master.received}
+    assert by_kind[scheduler.Call.ACCEPT] != by_kind[scheduler.Call.ACKNOWLEDGE]
+
+
+async def test_acks_never_take_the_lane(master: RawMaster) -> None:
+    # The lane is the first call connection here, and it holds its answers: ACKs still flow on the
+    # other connection, and never join the ACCEPT on the lane.
+    master.batch = 1_000
+    pipeline = Pipeline(master.url, path="/api/v1/scheduler", content_type=PROTOBUF, connections=2, depth=4)
+    try:
+        accept = pipeline.request(ACCEPT_BODY, "s")
+        await until(lambda: len(master.received) == 1)
+        answered = await asyncio.wait_for(
+            asyncio.gather(*(pipeline.request(ack_body(n), "s", urgent=False) for n in range(8))), WAIT
+        )
+        assert [r.status for r in answered] == [202] * 8 and not accept.done()
+    finally:
+        pipeline.close()
+    lane = {r.connection for r in master.received if r.call.type == scheduler.Call.ACCEPT}
+    ack_connections = {r.connection for r in master.received if r.call.type == scheduler.Call.ACKNOWLEDGE}
+    assert len(lane) == 1 and lane.isdisjoint(ack_connections)
+
+
+async def test_a_full_lane_overflows_to_the_other_connections(master: RawMaster) -> None:
+    pipeline = Pipeline(master.url, path="/api/v1/scheduler", content_type=PROTOBUF, connections=2, depth=1)
+    try:
+        first, second = pipeline.request(ACCEPT_BODY, "s"), pipeline.request(ACCEPT_BODY, "s")
+        assert pipeline.connections == 2 and pipeline.queued == 0
+        third = pipeline.request(ACCEPT_BODY, "s")  # both connections full: it waits in the pool
+        assert pipeline.queued == 1
+        responses = await asyncio.wait_for(asyncio.gather(first, second, third), WAIT)
+    finally:
+        pipeline.close()
+    assert [r.status for r in responses] == [202] * 3
+    assert len({r.connection for r in master.received}) == 2
+
+
+async def test_one_connection_has_no_lane_and_keeps_submission_order(master: RawMaster) -> None:
+    pipeline = Pipeline(master.url, path="/api/v1/scheduler", content_type=PROTOBUF, connections=1)
+    try:
+        futures = [pipeline.request(ack_body(0), "s", urgent=False), pipeline.request(ACCEPT_BODY, "s")]
+        await asyncio.wait_for(asyncio.gather(*futures), WAIT)
+    finally:
+        pipeline.close()
+    assert [r.call.type for r in master.received] == [scheduler.Call.ACKNOWLEDGE, scheduler.Call.ACCEPT]
+    assert len({r.connection for r in master.received}) == 1
