@@ -54,6 +54,7 @@ from framework.core.model import Offer
 from framework.core.resources import Resources, from_milli, normalize_ranges, to_milli
 from framework.core.spec import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
 from framework.mesos.wire import EventDecodeError
+from framework.mesos.wire import varint as _varint
 from proto.mesos.v1 import mesos_pb2 as mesos
 from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 
@@ -286,15 +287,6 @@ def calls_for(effect: MesosCall, framework_id: str, roles: tuple[str, ...]) -> l
 # {agent_id (1), task_id (2), uuid (3)}}.
 
 _ACK_PREFIXES: dict[str, bytes] = {}  # framework id -> the bytes of fields 1 and 2 (one id per run)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 _SMALL = [bytes([n]) for n in range(128)]

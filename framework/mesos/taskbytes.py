@@ -32,6 +32,7 @@ from framework.core.effects import Accept, TaskLaunch
 from framework.core.resources import Resources, from_milli
 from framework.core.spec import CheckProtocol, ContainerSpec, HealthCheckSpec, ReadinessCheckSpec
 from framework.mesos.codec import BRIDGE_NETWORK
+from framework.mesos.wire import varint as _varint
 from proto.mesos.v1 import mesos_pb2 as mesos
 from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 
@@ -48,18 +49,6 @@ _NANOS = 1_000_000_000
 # A tag byte is (field number << 3) | wire type: 0 varint, 1 fixed 64-bit, 2 length-delimited.
 # Every field used here has a number below 16, so each tag is one byte, written as a literal with the
 # field's name beside it.
-
-
-def _varint(value: int) -> bytes:
-    """An unsigned varint; ValueError for what no uint64 holds (the message path raises then too)."""
-    if not 0 <= value < _UINT64:
-        raise ValueError(f"{value} is out of range for a varint")
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 _SIZES_MAX = 1 << 12  # lengths below 4 KiB (any TaskInfo of a sane app) come from a table

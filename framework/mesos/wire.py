@@ -31,6 +31,23 @@ PROTOBUF_MEDIA = "application/x-protobuf"
 ONE_WEEK = 7 * 24 * 3600.0
 
 
+
+_UINT64 = 1 << 64
+
+
+def varint(value: int) -> bytes:
+    """A protobuf unsigned varint (seven bits a byte, low bits first), for the encoders that write
+    messages as bytes (codec.acknowledge_bytes, taskbytes); ValueError for what no uint64 holds (the
+    message path raises then too)."""
+    if not 0 <= value < _UINT64:
+        raise ValueError(f"{value} is out of range for a varint")
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
 class ContentType(enum.StrEnum):
     """The encoding the client asks for (`--mesos-content-type`)."""
 
