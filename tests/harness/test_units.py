@@ -374,26 +374,33 @@ def test_batched_launch_keeps_each_tasks_timeline_and_skips_killed_or_forgotten_
     assert recorder.statuses == []
 
 
+class _ForwardingLink:
+    """An agent's link to the master that keeps the status updates it forwards, in order; command
+    executors are never reported, so an executor event is a test failure."""
+
+    def __init__(self) -> None:
+        self.forwarded: list[Status] = []
+
+    def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
+        self.forwarded.append(status)
+
+    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        self.forwarded.extend(status for _, status, _ in updates)
+
+    def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
+        raise AssertionError("command executors are not reported")
+
+    def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
+        raise AssertionError("unexpected")
+
+
 def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
     clock = ManualClock()
     agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 1}))
     agent.runtime = SimulatedRuntime(clock, agent)
-    forwarded: list[Status] = []
-
-    class Link:
-        def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
-            forwarded.append(status)
-
-        def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
-            forwarded.extend(status for _, status, _ in updates)
-
-        def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
-            raise AssertionError("command executors are not reported")
-
-        def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
-            raise AssertionError("unexpected")
-
-    agent.register(Link())
+    link = _ForwardingLink()
+    forwarded = link.forwarded
+    agent.register(link)
     agent.run(FW, ExecutorSpec("t", "f", ExecutorKind.COMMAND, "*", EMPTY), [spec("t", "finish:1")])
     clock.advance(5)
     while forwarded and forwarded[-1].state is not TaskState.TASK_FINISHED:
@@ -412,27 +419,15 @@ def test_agent_counters_follow_the_tasks_and_updates() -> None:
     clock = ManualClock()
     agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 4}))
     agent.runtime = SimulatedRuntime(clock, agent)
-    forwarded: list[Status] = []
-
-    class Link:
-        def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
-            forwarded.append(status)
-
-        def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
-            forwarded.extend(status for _, status, _ in updates)
-
-        def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
-            return None
-
-        def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
-            return None
+    link = _ForwardingLink()
+    forwarded = link.forwarded
 
     def check() -> None:
         assert agent.live == sum(1 for t in agent.tasks.values() if t.state not in TERMINAL)
         pending = sum(len(agent.updates.pending(fid, tid)) for fid, tid in agent.tasks)
         assert agent.updates.unacknowledged() == pending
 
-    agent.register(Link())
+    agent.register(link)
     for name, behaviour in (("a", ""), ("b", "finish:1"), ("c", "fail:2")):
         agent.run(FW, ExecutorSpec(name, "f", ExecutorKind.COMMAND, "*", EMPTY), [spec(name, behaviour)])
         check()
