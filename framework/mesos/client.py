@@ -43,6 +43,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Self, cast
 
@@ -587,15 +588,18 @@ class MesosClient:
     def _retry_later(self, call: _Call, delay: float) -> None:
         retry = asyncio.ensure_future(self._retry_after(call, delay))
         self._retries.add(retry)
-        retry.add_done_callback(self._retries.discard)
+        retry.add_done_callback(partial(self._retry_ended, call))
 
     async def _retry_after(self, call: _Call, delay: float) -> None:
-        try:
-            await self._sleep(delay)
-        except asyncio.CancelledError:
-            call.fail(TransientMesosError(f"{call.name}: the client stopped"))
-            raise
+        await self._sleep(delay)
         call.attempt()
+
+    def _retry_ended(self, call: _Call, retry: asyncio.Future[None]) -> None:
+        self._retries.discard(retry)
+        # Cancelled when the client stops, possibly before the retry ever ran (then no except
+        # clause inside it would see the cancellation): the call still settles, once.
+        if retry.cancelled():
+            call.fail(TransientMesosError(f"{call.name}: the client stopped"))
 
     def _call_error(self, response: Response, name: str, stream_id: str, base: str) -> MesosError:
         detail = response.body.decode("utf-8", "replace").strip()[:500]

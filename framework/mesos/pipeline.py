@@ -361,6 +361,8 @@ class _Connection(asyncio.Protocol):
             transport.close()  # the pool closed while we were connecting
             return
         self._flush()
+        if self is self._pool._lane:
+            self._pool._refill()  # urgent requests that waited in the pool may take the lane now
 
     def data_received(self, data: bytes) -> None:
         if not self.open:
@@ -516,6 +518,12 @@ class Pipeline:
     def connections(self) -> int:
         return len(self._connections)
 
+    @property
+    def lane_ready(self) -> bool:
+        """Whether the lane for urgent requests is connected (they take it from then on)."""
+        lane = self._lane
+        return lane is not None and lane.open and lane._transport is not None
+
     def submit(self, body: bytes, stream_id: str, on_done: OnDone, *, urgent: bool = True) -> None:
         stream, prefix = self._prefix_for
         if stream != stream_id:
@@ -587,7 +595,9 @@ class Pipeline:
             lane = self._lane
             if lane is None:
                 lane = self._lane = self._open(lane=True)
-            if lane.open and len(lane._waiting) < self._depth:
+            # Only once connected: a lane still connecting (the first, or one replacing a lost one)
+            # would hold offer answers for a TCP handshake that connected connections do not need.
+            if self.lane_ready and len(lane._waiting) < self._depth:
                 return lane
         return self._room()
 

@@ -725,3 +725,24 @@ def test_acknowledge_while_not_subscribed_settles_at_once_as_transient(master: T
     [(effect, error)] = settled.calls
     assert effect is ack and isinstance(error, TransientMesosError) and "not subscribed" in str(error)
     assert master.calls == []
+
+
+async def test_acknowledge_waiting_to_be_retried_settles_when_the_client_stops(master: TinyMaster) -> None:
+    settled = _Settled()
+    ack = Acknowledge(agent_id="a-1", task_id="t-1", uuid=b"u" * 16)
+    backing_off = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:  # the retry's backoff never ends by itself
+        backing_off.set()
+        await asyncio.Event().wait()
+
+    client = MesosClient(master.url, FRAMEWORK, Recorder().on_event, jitter=lambda: 0.5, sleep=sleep)
+    async with running(client):
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        master.call_statuses.append(503)
+        client.acknowledge(ack, settled)
+        await asyncio.wait_for(backing_off.wait(), WAIT)
+        assert settled.calls == []
+    [(effect, error)] = settled.calls
+    assert effect is ack and isinstance(error, TransientMesosError) and "client stopped" in str(error)
+    assert len(master.calls) == 1
