@@ -20,9 +20,9 @@ Theory of operation
   ``Content-Type`` and ``Mesos-Stream-Id``; the stream id and the master are read afresh for every
   attempt, so after a resubscription (new stream id, or a new master after a 307 or a ZooKeeper
   change) calls go to the new master, and the connections to the old one close once idle.
-- A call's life (``_Call``): submitted; answered 202/200 (done), 307 (resubmitted at once to the
-  Location, at most ``max_redirects`` times), or an error; an error that may be retried goes again
-  after a backoff (injected ``sleep``), up to ``call_attempts`` attempts in all.
+- A call's life (calls.py's ``PendingCall``): submitted; answered 202/200 (done), 307 (resubmitted
+  at once to the Location, at most ``max_redirects`` times), or an error; an error that may be
+  retried goes again after a backoff (injected ``sleep``), up to ``call_attempts`` attempts in all.
 - Errors are typed (errors.py). Transient ones are retried here (stream) or raised for the caller to
   retry after the next SUBSCRIBED (calls). Permanent ones end ``run()`` (SUBSCRIBE refused, framework
   removed) or are raised to the caller (a call the master rejects); either makes ``ready`` False.
@@ -55,6 +55,7 @@ from yarl import URL
 from framework.core.effects import Accept, Acknowledge, MesosCall
 from framework.core.events import Event as CoreEvent
 from framework.mesos import codec, taskbytes
+from framework.mesos.calls import AckDone, PendingAck, PendingCall, error_for_status, send_in_order
 from framework.mesos.detector import MasterDetector, detector_for
 from framework.mesos.errors import (
     FrameworkRemovedError,
@@ -62,7 +63,7 @@ from framework.mesos.errors import (
     PermanentMesosError,
     TransientMesosError,
 )
-from framework.mesos.pipeline import NotSentError, Pipeline, PipelineError, Response
+from framework.mesos.pipeline import Pipeline, Response
 from framework.mesos.wire import (
     SCHEDULER_PATH,
     ContentType,
@@ -77,7 +78,6 @@ from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
 from proto.recordio import Decoder, RecordIOError
 
 OnEvent = Callable[[CoreEvent], Awaitable[None]]
-AckDone = Callable[[Acknowledge, Exception | None], None]
 Sleep = Callable[[float], Awaitable[None]]
 
 STREAM_ID = "Mesos-Stream-Id"
@@ -501,14 +501,14 @@ class MesosClient:
             # Half the calls at scale: bytes straight from the effect (codec.acknowledge_bytes).
             body = codec.acknowledge_bytes(effect, framework_id)
             if body is not None:
-                _Call(self, _ACKNOWLEDGE, body, future).attempt()
+                PendingCall(self, _ACKNOWLEDGE, body, future).attempt()
                 return future
         if type(effect) is Accept and self._content_type is ContentType.PROTOBUF:
             # One per agent per offer round, carrying every launched task: the TaskInfos' bytes come
             # from per-app templates (taskbytes.accept_bytes); None leaves the effect to the codec.
             body = taskbytes.accept_bytes(effect, framework_id)
             if body is not None:
-                _Call(self, scheduler.Call.ACCEPT, body, future).attempt()
+                PendingCall(self, scheduler.Call.ACCEPT, body, future).attempt()
                 return future
         try:
             calls = codec.calls_for(effect, framework_id, self._framework.roles)
@@ -518,9 +518,9 @@ class MesosClient:
             future.set_exception(exc)
             return future
         if len(calls) == 1:
-            _Call(self, calls[0].type, encode_call(calls[0], self._content_type), future).attempt()
+            PendingCall(self, calls[0].type, encode_call(calls[0], self._content_type), future).attempt()
         else:
-            _send_in_order(self, calls, future)
+            send_in_order(self, calls, future)
         return future
 
     def acknowledge(self, effect: Acknowledge, done: AckDone) -> None:
@@ -546,7 +546,7 @@ class MesosClient:
             except Exception as exc:
                 done(effect, exc)
                 return
-        _AckCall(self, body, effect, done).attempt()
+        PendingAck(self, body, effect, done).attempt()
 
     def _pipeline(self, base: str) -> Pipeline | None:
         pipelines = self._pipelines
@@ -585,16 +585,16 @@ class MesosClient:
             retry.cancel()
         return retries
 
-    def _retry_later(self, call: _Call, delay: float) -> None:
+    def _retry_later(self, call: PendingCall, delay: float) -> None:
         retry = asyncio.ensure_future(self._retry_after(call, delay))
         self._retries.add(retry)
         retry.add_done_callback(partial(self._retry_ended, call))
 
-    async def _retry_after(self, call: _Call, delay: float) -> None:
+    async def _retry_after(self, call: PendingCall, delay: float) -> None:
         await self._sleep(delay)
         call.attempt()
 
-    def _retry_ended(self, call: _Call, retry: asyncio.Future[None]) -> None:
+    def _retry_ended(self, call: PendingCall, retry: asyncio.Future[None]) -> None:
         self._retries.discard(retry)
         # Cancelled when the client stops, possibly before the retry ever ran (then no except
         # clause inside it would see the cancellation): the call still settles, once.
@@ -603,7 +603,7 @@ class MesosClient:
 
     def _call_error(self, response: Response, name: str, stream_id: str, base: str) -> MesosError:
         detail = response.body.decode("utf-8", "replace").strip()[:500]
-        error = _error_for_status(response.status, response.reason, detail, f"{name} to {base}")
+        error = error_for_status(response.status, response.reason, detail, f"{name} to {base}")
         if response.status == 403:
             # "Framework is not subscribed": our stream is gone as far as the master knows.
             self._drop_stream(f"{name} got 403: {error}")
@@ -618,190 +618,6 @@ class MesosClient:
         return error
 
 
-class _Call:
-    """One call on its way through the pipelines: its attempts, redirects and the caller's future.
-
-    `attempt()` reads the stream id and master afresh (a resubscription between attempts moves
-    them) and submits; `on_answer` runs when the pipeline has the outcome and either settles the
-    future, follows a 307 at once, or schedules the next attempt after a backoff. The retry rule
-    (module docstring) lives in `on_answer`.
-    """
-
-    __slots__ = (
-        "attempts",
-        "base",
-        "body",
-        "client",
-        "future",
-        "idempotent",
-        "name",
-        "redirected",
-        "redirects",
-        "stream_id",
-        "urgent",
-    )
-
-    def __init__(
-        self,
-        client: MesosClient,
-        call_type: scheduler.Call.Type.ValueType,
-        body: bytes,
-        future: asyncio.Future[None],
-    ) -> None:
-        self.client = client
-        self.future = future
-        self.name = _CALL_NAMES.get(call_type) or str(call_type)
-        self.body = body
-        self.idempotent = call_type != scheduler.Call.ACCEPT
-        # ACKs may wait behind everything else: offer answers must leave within their interval.
-        self.urgent = call_type != _ACKNOWLEDGE
-        self.attempts = self.redirects = 0
-        self.redirected: str | None = None
-        self.base = self.stream_id = ""
-
-    def settled(self) -> bool:
-        return self.future.done()
-
-    def succeed(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
-
-    def attempt(self) -> None:
-        if self.settled():
-            return  # the caller gave up (cancelled): do not send it again
-        client = self.client
-        stream_id, base = client._stream_id, self.redirected or client.master_url
-        pipeline = client._pipeline(base) if base is not None and stream_id is not None else None
-        if pipeline is None or stream_id is None or base is None:
-            self.fail(TransientMesosError(f"cannot send {self.name}: not subscribed"))
-            return
-        self.base, self.stream_id = base, stream_id
-        pipeline.submit(self.body, stream_id, self.on_answer, urgent=self.urgent)
-
-    def fail(self, error: MesosError) -> None:
-        if not self.future.done():
-            self.client.last_error = str(error)
-            self.future.set_exception(error)
-
-    def on_answer(self, outcome: Response | PipelineError) -> None:
-        client = self.client
-        if isinstance(outcome, Response):
-            status = outcome.status
-            if status == 202 or status == 200:
-                client.calls_sent += 1
-                self.succeed()
-                return
-            if status == 307:
-                self.redirects += 1
-                if self.redirects > client._max_redirects:
-                    self.fail(
-                        TransientMesosError(f"{self.name}: more than {client._max_redirects} redirects")
-                    )
-                    return
-                try:
-                    self.redirected = client._follow_redirect(outcome.headers.get("location"), self.base)
-                except TransientMesosError as exc:
-                    self.fail(exc)
-                    return
-                self.attempt()
-                return
-            failure = client._call_error(outcome, self.name, self.stream_id, self.base)
-            # 503 ("not the leader / recovering") and 429 (framework rate limit) are answered
-            # before the master processes the call: even an ACCEPT may go again.
-            retry_allowed = self.idempotent or status in (429, 503)
-        elif isinstance(outcome, NotSentError):
-            failure = TransientMesosError(f"{self.name}: not sent to {self.base}: {outcome}")
-            retry_allowed = True
-        else:
-            # Written, never answered: the master may have processed it.
-            failure = TransientMesosError(
-                f"{self.name} to {self.base} may have reached the master: {outcome}"
-            )
-            retry_allowed = self.idempotent
-        self.attempts += 1
-        if (
-            isinstance(failure, PermanentMesosError)
-            or not retry_allowed
-            or self.attempts >= client._call_attempts
-            or client._pipelines is None  # the client stopped
-        ):
-            self.fail(failure)
-            return
-        client._retry_later(self, client._backoff.delay(self.attempts - 1, client._jitter()))
-
-
-class _AckCall(_Call):
-    """An ACKNOWLEDGE whose outcome goes to a callback (`MesosClient.acknowledge`), not a future."""
-
-    __slots__ = ("done", "effect")
-
-    def __init__(self, client: MesosClient, body: bytes, effect: Acknowledge, done: AckDone) -> None:
-        # Fields set here rather than through _Call.__init__: this runs twice per launched task.
-        self.client = client
-        self.body = body
-        self.effect = effect
-        self.done: AckDone | None = done
-        self.name = "ACKNOWLEDGE"
-        self.idempotent = True
-        self.urgent = False  # ACKs wait behind offer answers (see _Call)
-        self.attempts = self.redirects = 0
-        self.redirected = None
-        self.base = self.stream_id = ""
-
-    def settled(self) -> bool:
-        return self.done is None
-
-    def succeed(self) -> None:
-        done, self.done = self.done, None
-        if done is not None:
-            done(self.effect, None)
-
-    def fail(self, error: MesosError) -> None:
-        done, self.done = self.done, None
-        if done is not None:
-            self.client.last_error = str(error)
-            done(self.effect, error)
-
-
-_CALL_NAMES = {number: name for name, number in scheduler.Call.Type.items()}
-
-
-def _send_in_order(client: MesosClient, calls: list[scheduler.Call], future: asyncio.Future[None]) -> None:
-    """Several calls for one effect (a large reconciliation): each once the one before succeeded."""
-    remaining = iter(calls)
-    loop = future.get_loop()
-
-    def next_call(previous: asyncio.Future[None] | None) -> None:
-        if future.done():
-            return
-        if previous is not None:
-            if previous.cancelled():
-                future.cancel()
-                return
-            if (error := previous.exception()) is not None:
-                future.set_exception(error)
-                return
-        call = next(remaining, None)
-        if call is None:
-            future.set_result(None)
-            return
-        step: asyncio.Future[None] = loop.create_future()
-        step.add_done_callback(next_call)
-        _Call(client, call.type, encode_call(call, client._content_type), step).attempt()
-
-    next_call(None)
-
-
-def _error_for_status(status: int, reason: str, detail: str, what: str) -> MesosError:
-    """Map a non-success answer to an error that says whether retrying helps."""
-    message = f"{what} failed with {status} {reason}".rstrip()
-    if detail:
-        message += f": {detail}"
-    if status == 429 or status >= 500 or status < 400:
-        return TransientMesosError(message)
-    return PermanentMesosError(message, status=status, detail=detail)
-
-
 async def _error_for(resp: aiohttp.ClientResponse, what: str) -> MesosError:
     detail = (await resp.text(errors="replace")).strip()[:500]
-    return _error_for_status(resp.status, resp.reason or "", detail, f"{what} to {resp.url.origin()}")
+    return error_for_status(resp.status, resp.reason or "", detail, f"{what} to {resp.url.origin()}")
