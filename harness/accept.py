@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from functools import partial
 
 from harness import codec
-from harness.master import AgentState, Framework, Master
+from harness.books import AgentState, Framework
+from harness.master import Master
 from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskSpec, TaskState
 from harness.resources import EMPTY, Resources
 from harness.validation import (

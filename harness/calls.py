@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import partial
 
 from harness import accept, codec
-from harness.master import Framework, Master
+from harness.books import Framework
+from harness.master import Master
 from proto.mesos.v1.scheduler import scheduler_pb2
 
 # The message class carries the enum values as plain class attributes; going through the

@@ -17,7 +17,8 @@ Theory of operation:
 - Offers come from the Allocator every allocation interval, or soon after something that may
   create them (a subscription, REVIVE, resources coming back).
 
-ACCEPT and DECLINE live in harness/accept.py; call validation in harness/validation.py.
+ACCEPT and DECLINE live in harness/accept.py; call validation in harness/validation.py; the
+records the master keeps (frameworks, agents, offers, tasks) in harness/books.py.
 """
 
 from __future__ import annotations
@@ -27,21 +28,27 @@ import socket
 import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
 
 from harness import codec
 from harness.agent import Agent, Forward, TaskSnapshot
 from harness.allocator import Allocator
+from harness.books import (
+    AgentState,
+    EventSink,
+    Framework,
+    MasterTask,
+    Offer,
+)
+from harness.books import (
+    MasterConfig as MasterConfig,  # re-exported: Harness, tests and benchmarks configure it here
+)
 from harness.clock import Clock, FixedDelay, Timer
 from harness.codec import OfferView, OutEvent
 from harness.ledger import Ledger
 from harness.model import (
     TERMINAL,
     ExecutorKind,
-    ExecutorSpec,
-    FrameworkSpec,
     Source,
     Status,
     TaskSpec,
@@ -63,89 +70,6 @@ VERSION = "1.11.0"
 # Read on every status update, as a global: an Enum member looked up on its class goes through the
 # enum metaclass (four times slower).
 _UNREACHABLE = TaskState.TASK_UNREACHABLE
-
-
-@dataclass(frozen=True, slots=True)
-class MasterConfig:
-    heartbeat_interval: float = 15.0
-    allocation_interval: float = 1.0
-    failover_timeout_cap: float | None = None  # shortens frameworks' failover_timeout (tests)
-    offer_timeout: float | None = None  # --offer_timeout; None: offers never expire
-    offer_hoard_intervals: int | None = None  # violation when an offer outlives this many intervals
-    offers_per_event: int = 1000  # split huge OFFERS events (clients cap frames at 4 MiB)
-
-
-class EventSink(Protocol):
-    """The open SUBSCRIBE response of one framework."""
-
-    stream_id: str
-
-    def send(self, event: OutEvent) -> None: ...
-
-    def close(self) -> None:
-        """End the stream cleanly after what was sent."""
-        ...
-
-    def abort(self) -> None:
-        """Drop the connection (a network failure)."""
-        ...
-
-
-@dataclass(slots=True)
-class MasterTask:
-    spec: TaskSpec
-    agent_id: str
-    state: TaskState = TaskState.TASK_STAGING
-    status_update_state: TaskState | None = None
-    status_update_uuid: bytes | None = None
-    healthy: bool | None = None
-
-
-@dataclass(slots=True)
-class Framework:
-    framework_id: str
-    info: mesos_pb2.FrameworkInfo
-    roles: set[str]
-    capabilities: frozenset[str]
-    sink: EventSink | None = None
-    recovered: bool = False  # re-created from an agent after master failover, not subscribed yet
-    failover_timer: Timer | None = None
-    heartbeat_timer: Timer | None = None
-    offers: set[str] = field(default_factory=set)
-    tasks: dict[str, MasterTask] = field(default_factory=dict)
-    unreachable_tasks: set[str] = field(default_factory=set)
-
-    @property
-    def connected(self) -> bool:
-        return self.sink is not None
-
-    @property
-    def partition_aware(self) -> bool:
-        return "PARTITION_AWARE" in self.capabilities
-
-    def spec(self) -> FrameworkSpec:
-        return FrameworkSpec(
-            self.framework_id, self.info.name, self.capabilities, self.info.SerializeToString()
-        )
-
-
-@dataclass(slots=True)
-class Offer:
-    offer_id: str
-    framework_id: str
-    agent_id: str
-    role: str
-    resources: Resources
-
-
-@dataclass(slots=True)
-class AgentState:
-    """The master's view of a registered agent."""
-
-    agent: Agent
-    offers: set[str] = field(default_factory=set)
-    tasks: dict[tuple[str, str], MasterTask] = field(default_factory=dict)
-    executors: dict[tuple[str, str], ExecutorSpec] = field(default_factory=dict)
 
 
 class _AgentLink:
