@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Protocol, cast
 
 from structlog.typing import FilteringBoundLogger
 
@@ -130,9 +130,16 @@ class DriverFailed(Exception):
 
 
 @dataclass(slots=True)
-class _Item:
+class _Waited:
+    """An API event in the inbox, with the future its caller awaits. Events from the Mesos client
+    (nearly all of them: two status updates per launched task) go into the inbox bare, without
+    a wrapper object each; nothing waits on them."""
+
     event: Event
-    done: asyncio.Future[None] | None = None
+    done: asyncio.Future[None]
+
+
+_Item = Event | _Waited  # what the inbox holds
 
 
 @dataclass(slots=True)
@@ -202,10 +209,14 @@ class Driver:
 
     async def on_event(self, event: Event) -> None:
         """The Mesos client's callback: queue the event for the next reactor turn."""
-        self._inbox.append(_Item(event))
+        inbox = self._inbox
+        inbox.append(event)
         if type(event) is OffersReceived:
             self._offer_items += 1
-        self._inbox_ready.set()
+        # The flag is cleared only while the inbox is empty (_next_items), so it needs setting only
+        # when this append made the inbox non-empty: one length test per status update, not a call.
+        if len(inbox) == 1:
+            self._inbox_ready.set()
 
     async def _submit(self, event: Event) -> None:
         """Queue an API event and wait until its effects were performed (persisted at least)."""
@@ -214,7 +225,7 @@ class Driver:
         if not self._running:
             raise SchedulerUnavailable("the scheduler is starting")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inbox.append(_Item(event, done))
+        self._inbox.append(_Waited(event, done))
         self._inbox_ready.set()
         await done
 
@@ -237,7 +248,7 @@ class Driver:
             reason = self._failed or "the scheduler stopped"
             while self._inbox:
                 item = self._inbox.popleft()
-                if item.done is not None and not item.done.done():
+                if type(item) is _Waited and not item.done.done():
                     item.done.set_exception(SchedulerUnavailable(reason))
 
     async def _next_items(self) -> list[_Item]:
@@ -252,7 +263,7 @@ class Driver:
                     await self._inbox_ready.wait()
         inbox = self._inbox
         items = [inbox.popleft() for _ in range(min(len(inbox), MAX_BATCH))]
-        offers = sum(1 for item in items if type(item.event) is OffersReceived)
+        offers = sum(1 for item in items if type(item) is OffersReceived)
         self._offer_items -= offers
         if self._offer_items > 0:
             pulled = self._offers_ahead()
@@ -272,7 +283,7 @@ class Driver:
         inbox, kept, pulled = self._inbox, deque[_Item](), []
         while inbox and self._offer_items > 0:
             item = inbox.popleft()
-            kind = type(item.event)
+            kind = type(item)  # an API event (_Waited) is neither kind: offers stop in front of it
             if kind is OffersReceived:
                 pulled.append(item)
                 self._offer_items -= 1
@@ -303,7 +314,11 @@ class Driver:
 
     async def _turn(self, items: list[_Item]) -> None:
         now = self._clock()
-        events = [item.event for item in items]
+        waited = [item for item in items if type(item) is _Waited]
+        # Nearly always no API event: then the items are the events, and the list is the turn's own.
+        events: list[Event] = (
+            [i.event if isinstance(i, _Waited) else i for i in items] if waited else cast(list[Event], items)
+        )
         deadline = self._due_deadline()
         if now >= self._last_tick + TICK_EVERY or (deadline is not None and now >= deadline):
             events.append(Tick(now))
@@ -317,14 +332,14 @@ class Driver:
         try:
             await self._perform(effects)
         except BaseException as exc:
-            for item in items:
-                if item.done is not None and not item.done.done():
+            for item in waited:
+                if not item.done.done():
                     item.done.set_exception(SchedulerUnavailable(self._failed or "the scheduler stopped"))
             if isinstance(exc, StoreError):
                 raise DriverFailed(self._failed or str(exc)) from exc
             raise
-        for item in items:
-            if item.done is not None and not item.done.done():
+        for item in waited:
+            if not item.done.done():
                 item.done.set_result(None)
         if now >= self._last_metrics + METRICS_EVERY:
             self._refresh_metrics(now)
@@ -636,7 +651,7 @@ def _offers_first(items: list[_Item]) -> list[_Item]:
     rest: list[_Item] = []
     blocked = False
     for item in items:
-        kind = type(item.event)
+        kind = type(item)
         if kind is OffersReceived and not blocked:
             front.append(item)
         else:

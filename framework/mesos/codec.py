@@ -23,6 +23,7 @@ Translation decisions (see /work/shared/mesos-protocol.md for the wire facts):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any, assert_never
 
@@ -197,27 +198,48 @@ _REASONS = _names(mesos.TaskStatus.Reason)  # a reason newer than our proto: Non
 _SOURCES = _names(mesos.TaskStatus.Source)
 
 
+# StatusUpdated is a frozen dataclass, so its __init__ stores each of its 11 fields through
+# object.__setattr__: two thirds of status_from's time. The fields' own slot setters store the same
+# values for a third of that, and the object is the one __init__ would have built (the class has no
+# __post_init__ or defaults to compute; tests/unit/test_codec_fast_status.py compares the two).
+# The field order is checked here, at import: a field added to StatusUpdated must fail loudly rather
+# than be left unset.
+_STATUS_FIELDS = (
+    "now", "task_id", "state", "agent_id", "healthy", "reason", "message", "source", "uuid", "timestamp",
+    "executor_id",
+)  # fmt: skip
+if tuple(f.name for f in dataclasses.fields(StatusUpdated)) != _STATUS_FIELDS or hasattr(
+    StatusUpdated, "__post_init__"
+):
+    raise ImportError("codec.status_from is out of step with framework.core.events.StatusUpdated")
+_new_update = object.__new__
+(
+    _set_now, _set_task_id, _set_state, _set_agent_id, _set_healthy, _set_reason, _set_message,
+    _set_source, _set_uuid, _set_timestamp, _set_executor_id,
+) = (getattr(StatusUpdated, name).__set__ for name in _STATUS_FIELDS)  # fmt: skip
+
+
 def status_from(status: mesos.TaskStatus, now: float) -> StatusUpdated:
+    """The core event for one TaskStatus (two per launched task, and every reconciliation reply)."""
     state = _TASK_STATES.get(status.state)
     if state is None:
         raise EventDecodeError(f"task {status.task_id.value}: unknown task state {status.state}")
     has = status.HasField
-    # Positional, in StatusUpdated's field order (test_codec pins it): keywords cost a third of the
-    # construction, and this runs for every status update (two per launched task).
-    return StatusUpdated(
-        now,
-        status.task_id.value,
-        state,
-        status.agent_id.value if has("agent_id") else None,  # agent_id
-        status.healthy if has("healthy") else None,  # healthy
-        _REASONS.get(status.reason) if has("reason") else None,  # reason
-        status.message if has("message") else None,  # message
-        _SOURCES.get(status.source) if has("source") else None,  # source
-        # Only agent/executor updates carry a uuid, and only those may be acknowledged.
-        status.uuid if has("uuid") and status.uuid else None,  # uuid
-        status.timestamp if has("timestamp") else None,  # timestamp
-        status.executor_id.value if has("executor_id") else None,  # executor_id
-    )
+    update: StatusUpdated = _new_update(StatusUpdated)
+    _set_now(update, now)
+    _set_task_id(update, status.task_id.value)
+    _set_state(update, state)
+    _set_agent_id(update, status.agent_id.value if has("agent_id") else None)
+    _set_healthy(update, status.healthy if has("healthy") else None)
+    _set_reason(update, _REASONS.get(status.reason) if has("reason") else None)
+    _set_message(update, status.message if has("message") else None)
+    _set_source(update, _SOURCES.get(status.source) if has("source") else None)
+    # Only agent/executor updates carry a uuid, and only those may be acknowledged. An unset bytes
+    # field reads b"", so `or None` is "present and not empty" without a HasField.
+    _set_uuid(update, status.uuid or None)
+    _set_timestamp(update, status.timestamp if has("timestamp") else None)
+    _set_executor_id(update, status.executor_id.value if has("executor_id") else None)
+    return update
 
 
 # ---- calls ------------------------------------------------------------------------------------------

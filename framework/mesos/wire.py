@@ -146,11 +146,14 @@ def media_type_of(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+_UNKNOWN_EVENT = scheduler.Event.UNKNOWN
+_parse_event = scheduler.Event.FromString  # one call instead of Event() then ParseFromString
+
+
 def decode_event(record: bytes, media_type: str) -> scheduler.Event:
     if media_type == PROTOBUF_MEDIA:
-        event = scheduler.Event()
         try:
-            event.ParseFromString(record)
+            event = _parse_event(record)
         except DecodeError as exc:
             raise EventDecodeError(f"undecodable protobuf event ({len(record)} bytes): {exc}") from exc
     elif media_type == JSON_MEDIA:
@@ -161,7 +164,9 @@ def decode_event(record: bytes, media_type: str) -> scheduler.Event:
             raise EventDecodeError(f"undecodable JSON event{where}: {exc}") from exc
     else:
         raise EventDecodeError(f"unsupported event media type {media_type!r}")
-    if not event.HasField("type") or event.type == scheduler.Event.UNKNOWN:
-        # An unknown enum name in JSON is dropped, so a newer master's event type lands here too.
+    if event.type == _UNKNOWN_EVENT:
+        # An unset type reads as its default, UNKNOWN (0), so this one comparison also catches a
+        # missing type; an unknown enum name in JSON, or number in protobuf, is dropped (unset), so
+        # a newer master's event type lands here too.
         raise EventDecodeError("event without a known type")
     return event
