@@ -268,7 +268,7 @@ def _resources_key(resources: Resources) -> ResourcesKey:
     return (
         tuple(sorted(resources.scalars.items())),
         tuple(sorted(resources.ranges.items())),
-        tuple(sorted((k, tuple(sorted(v))) for k, v in resources.sets.items())),
+        tuple(sorted((k, tuple(sorted(v))) for k, v in resources.sets.items())) if resources.sets else (),
     )
 
 
@@ -293,6 +293,28 @@ def _resources_bytes(key: ResourcesKey, role: str, refinement: bool) -> bytes:
 def offer_bytes(view: OfferView, refinement: bool) -> bytes:
     # Offer fields id 1, framework_id 2, agent_id 3, executor_ids 6 and allocation_info 10 written
     # directly (what upb would write for them), then the cached agent and resources parts.
+    if not view.executor_ids:
+        # The usual offer (no executor running there): everything but the offer id and the
+        # resources is the same in every cycle for this framework, agent and role.
+        return b"".join(
+            (
+                _id_field(b"\x0a", view.offer_id),
+                _agent_part(
+                    view.framework_id,
+                    view.agent_id,
+                    view.role,
+                    view.hostname,
+                    view.port,
+                    tuple(view.attributes),
+                ),
+                _resources_bytes(_resources_key(view.resources), view.role, refinement),
+            )
+        )
+    return offer_bytes_listed(view, refinement)
+
+
+def offer_bytes_listed(view: OfferView, refinement: bool) -> bytes:
+    """`offer_bytes` field by field (any offer; the one path for offers naming executors)."""
     parts = [
         _id_field(b"\x0a", view.offer_id),
         _id_field(b"\x12", view.framework_id),
@@ -300,12 +322,40 @@ def offer_bytes(view: OfferView, refinement: bool) -> bytes:
     ]
     for executor_id in view.executor_ids:
         parts.append(_id_field(b"\x32", executor_id))
-    role = view.role.encode()
-    allocation = b"\x0a" + _length(len(role)) + role
-    parts += (b"\x52", _length(len(allocation)), allocation)
+    parts.append(_allocation_field(view.role))
     parts.append(_agent_bytes(view.hostname, view.port, tuple(view.attributes)))
     parts.append(_resources_bytes(_resources_key(view.resources), view.role, refinement))
     return b"".join(parts)
+
+
+def _allocation_field(role: str) -> bytes:
+    raw = role.encode()
+    allocation = b"\x0a" + _length(len(raw)) + raw
+    return b"\x52" + _length(len(allocation)) + allocation
+
+
+_AGENT_PARTS: dict[tuple[str, str, str, str, int, tuple[Attribute, ...]], bytes] = {}
+
+
+def _agent_part(
+    framework_id: str, agent_id: str, role: str, hostname: str, port: int, attributes: tuple[Attribute, ...]
+) -> bytes:
+    """framework_id, agent_id, allocation_info and the agent's own fields, as `offer_bytes` writes
+    them for an offer without executor ids (bounded: cleared when full)."""
+    key = (framework_id, agent_id, role, hostname, port, attributes)
+    part = _AGENT_PARTS.get(key)
+    if part is None:
+        if len(_AGENT_PARTS) >= 65536:
+            _AGENT_PARTS.clear()
+        part = _AGENT_PARTS[key] = b"".join(
+            (
+                _id_field(b"\x12", framework_id),
+                _id_field(b"\x1a", agent_id),
+                _allocation_field(role),
+                _agent_bytes(hostname, port, attributes),
+            )
+        )
+    return part
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:*/ -]*")
@@ -395,5 +445,9 @@ def offers_json(offers: Sequence[OfferView], refinement: bool) -> bytes:
 def offers_bytes(offers: Sequence[OfferView], refinement: bool) -> bytes:
     """The whole OFFERS event in protobuf: concatenated serialized messages parse as their merge,
     so the pieces joined here are the bytes upb writes for the event built field by field."""
-    inner = b"".join(_field(1, offer_bytes(v, refinement)) for v in offers)
+    pieces: list[bytes] = []
+    for view in offers:  # each as _field(1, offer) would write it, without its two varint calls
+        offer = offer_bytes(view, refinement)
+        pieces += (b"\x0a", _length(len(offer)), offer)
+    inner = b"".join(pieces)
     return _OFFERS_TYPE + _field(3, inner)
