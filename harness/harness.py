@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness import codec
 from harness.agent import Agent, Runtime
 from harness.clock import Clock, LoopClock
 from harness.cluster import ClusterSpecError, check_template, expand, parse_attributes
@@ -358,7 +359,7 @@ class Harness:
                         spec.name,
                         spec.role,
                         task.state.value,
-                        dict(spec.labels),
+                        codec.labels_dict(spec.labels),
                         spec.resources.as_dict(),
                         task.healthy,
                         task.kill_grace,
