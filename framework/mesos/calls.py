@@ -174,6 +174,17 @@ class PendingAck(PendingCall):
         if done is not None:
             done(self.effect, None)
 
+    def on_answer(self, outcome: Response | PipelineError) -> None:
+        # Nearly every answer is a 202: settled here without the general path's type tests and
+        # calls (two ACKs per launched task); anything else takes that path.
+        done = self.done
+        if type(outcome) is Response and outcome.status == 202 and done is not None:
+            self.client.calls_sent += 1
+            self.done = None
+            done(self.effect, None)
+            return
+        PendingCall.on_answer(self, outcome)
+
     def fail(self, error: MesosError) -> None:
         done, self.done = self.done, None
         if done is not None:

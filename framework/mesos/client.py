@@ -546,7 +546,16 @@ class MesosClient:
             except Exception as exc:
                 done(effect, exc)
                 return
-        PendingAck(self, body, effect, done).attempt()
+        ack = PendingAck(self, body, effect, done)
+        # The first attempt, inline: PendingCall.attempt's work for a call that cannot be settled
+        # yet, to a master whose pipeline exists (every ACK but the first after a subscription).
+        stream_id, base, pipelines = self._stream_id, self.master_url, self._pipelines
+        pipeline = pipelines.get(base) if pipelines is not None and base is not None else None
+        if pipeline is None or stream_id is None or base is None:
+            ack.attempt()  # creates the pipeline, or fails the ACK when there is none to have
+            return
+        ack.base, ack.stream_id = base, stream_id
+        pipeline.submit(body, stream_id, ack.on_answer, urgent=False)
 
     def _pipeline(self, base: str) -> Pipeline | None:
         pipelines = self._pipelines

@@ -1,0 +1,90 @@
+"""MesosClient.acknowledge sends an ACK straight to a master's existing call pipeline and settles a
+202 without the general answer path: ACKs sent that way (every ACK but the first after a
+subscription) reach the master like any other call, settle exactly once, and still take the
+general path for anything but a 202 (retried after a 503, failed after a 400)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from framework.core.effects import Acknowledge, Revive
+from framework.mesos.errors import PermanentMesosError
+from proto.mesos.v1.scheduler import scheduler_pb2 as scheduler
+from tests.integration.test_mesos_client_transport import (
+    WAIT,
+    Recorder,
+    TinyMaster,
+    make_client,
+    running,
+    until,
+)
+
+
+@pytest.fixture
+async def tiny_master() -> AsyncIterator[TinyMaster]:
+    m = TinyMaster()
+    await m.start()
+    yield m
+    await m.close()
+
+
+class _Settled:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Acknowledge, Exception | None]] = []
+
+    def __call__(self, effect: Acknowledge, error: Exception | None) -> None:
+        self.calls.append((effect, error))
+
+
+def _ack(n: int) -> Acknowledge:
+    return Acknowledge(agent_id="a-1", task_id=f"t-{n}", uuid=n.to_bytes(16, "big"))
+
+
+async def test_acks_on_an_existing_pipeline_reach_the_master_in_order_and_settle_once(
+    tiny_master: TinyMaster,
+) -> None:
+    settled = _Settled()
+    acks = [_ack(n) for n in range(50)]
+    async with running(make_client(tiny_master.url, Recorder())) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        await client.send(Revive())  # the master's pipeline now exists: every ACK takes the fast path
+        sent_before = client.calls_sent
+        for ack in acks:
+            client.acknowledge(ack, settled)
+        await until(lambda: len(settled.calls) == len(acks))
+        await client.send(Revive())  # answered after every ACK: nothing more arrives for them
+        assert client.calls_sent == sent_before + len(acks) + 1
+    assert settled.calls == [(ack, None) for ack in acks]
+    received = [c for c, _ in tiny_master.calls if c.type == scheduler.Call.ACKNOWLEDGE]
+    assert [(c.acknowledge.task_id.value, c.acknowledge.uuid) for c in received] == [
+        (ack.task_id, ack.uuid) for ack in acks
+    ]
+
+
+async def test_an_ack_on_an_existing_pipeline_answered_503_is_retried(tiny_master: TinyMaster) -> None:
+    settled = _Settled()
+    async with running(make_client(tiny_master.url, Recorder())) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        await client.send(Revive())
+        tiny_master.call_statuses.append(503)
+        client.acknowledge(_ack(1), settled)
+        await until(lambda: bool(settled.calls))
+    assert settled.calls == [(_ack(1), None)]
+    assert [c.type for c, _ in tiny_master.calls].count(scheduler.Call.ACKNOWLEDGE) == 2
+
+
+async def test_an_ack_on_an_existing_pipeline_answered_400_fails_once(tiny_master: TinyMaster) -> None:
+    settled = _Settled()
+    async with running(make_client(tiny_master.url, Recorder())) as client:
+        await asyncio.wait_for(client.wait_subscribed(), WAIT)
+        await client.send(Revive())
+        tiny_master.call_statuses.append(400)
+        client.acknowledge(_ack(1), settled)
+        await until(lambda: bool(settled.calls))
+        await client.send(Revive())
+    [(effect, error)] = settled.calls
+    assert effect == _ack(1)
+    assert isinstance(error, PermanentMesosError) and error.status == 400
