@@ -265,7 +265,8 @@ class Allocator:
             agent.free = EMPTY
             del self._offerable[agent_id]
             self._track(fid, role, free, +1)
-            shares[choice] = self._share(choice)
+            if len(candidates) > 1:  # shares only order several candidates
+                shares[choice] = self._share(choice)
             out.append(Allocation(fid, role, agent_id, free))
         return out
 

@@ -134,6 +134,10 @@ class Resources:
         """Saturating difference: what runs out disappears (as in mesos::Resources)."""
         if other.is_empty():
             return self
+        if other is self:
+            # All of it: an untouched offer coming back, or an agent's whole capacity (offer
+            # cycles at 10,000 agents); nothing is left, with no dicts and ranges to walk.
+            return EMPTY
         scalars = dict(self.scalars)
         for k, v in other.scalars.items():
             left = scalars.get(k, 0) - v

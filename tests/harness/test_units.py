@@ -90,6 +90,18 @@ def test_property_add_then_subtract_is_identity(a: Resources, b: Resources) -> N
         assert (total - b) == a
 
 
+@given(amounts, st.sets(st.sampled_from(["a", "b", "c"])))
+def test_property_subtracting_itself_leaves_what_subtracting_an_equal_copy_leaves(
+    a: Resources, items: set[str]
+) -> None:
+    # `a - a` answers EMPTY without looking; the generic difference of equal amounts must agree.
+    a = a + Resources(sets={"disks": frozenset(items)}) if items else a
+    copy = Resources(dict(a.scalars), dict(a.ranges), dict(a.sets))
+    assert copy is not a and copy == a
+    assert a - a == a - copy == EMPTY
+    assert (a - a).is_empty() and not (a - a).allocatable()
+
+
 # -- allocator --------------------------------------------------------------------------------------
 
 
