@@ -154,7 +154,7 @@ class PendingAck(PendingCall):
     __slots__ = ("done", "effect")
 
     def __init__(self, client: MesosClient, body: bytes, effect: Acknowledge, done: AckDone) -> None:
-        # Fields set here rather than through _Call.__init__: this runs twice per launched task.
+        # Fields set here rather than through PendingCall.__init__: this runs twice per launched task.
         self.client = client
         self.body = body
         self.effect = effect
