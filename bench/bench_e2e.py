@@ -57,9 +57,10 @@ HEARTBEAT_INTERVAL = 15.0  # Mesos' default
 # (agents, tasks, seconds allowed for the launch): the target scale last.
 SCALES = [(1_000, 10_000, 60.0), (10_000, 100_000, 200.0)]
 PROFILE_SCALE = (1_000, 10_000, 90.0)
-# Runs per scale; the table shows the one with the best sustained rate (the JSON keeps all). The
-# 2-core machine is shared, and one run's CPU per task moved by a quarter from one minute to the next.
-RUNS_PER_SCALE = 2
+# Runs per scale; the table shows the one with the best sustained rate (the JSON keeps all, and the
+# targets are judged run by run). The 2-core machine is shared, and one run's CPU per task moved by a
+# quarter from one minute to the next.
+RUNS_PER_SCALE = 3
 SAMPLE_EVERY = 0.1
 TARGET_RATE = 10_000.0
 TARGET_RESTART = 5.0
@@ -484,6 +485,37 @@ def _restart_row(r: LaunchResult) -> str:
     return f"| {r.tasks:,} | {cells} | {verdict} |"
 
 
+def _verdicts(every_run: list[LaunchResult]) -> list[str]:
+    """Each target against every run at the target scale (the machine's speed moves between runs:
+    one run meeting a target is not the same as the target held)."""
+    agents, tasks, _ = SCALES[-1]
+    runs = [r for r in every_run if (r.agents, r.tasks) == (agents, tasks)]
+    rate = sum(1 for r in runs if r.completed and r.sustained_rate >= TARGET_RATE)
+    timely = sum(1 for r in runs if r.completed and _late(r) == 0)
+    restart = sum(1 for r in runs if r.restart.get("reconciled") and _reconciled_in(r) <= TARGET_RESTART)
+    rates = ", ".join(f"{r.sustained_rate:,.0f}/s" for r in runs)
+    late = ", ".join(f"{_late(r):,}" for r in runs)
+    return [
+        f"Targets at {tasks:,} tasks on {agents:,} agents, run by run:",
+        "",
+        "| target | runs meeting it | per run |",
+        "|---|---|---|",
+        f"| >= {TARGET_RATE:,.0f} tasks/s sustained | {rate} of {len(runs)} | {rates} |",
+        f"| every offer answered inside its allocation interval | {timely} of {len(runs)} | late: {late} |",
+        f"| reconciled view <= {TARGET_RESTART:g} s after a restart | {restart} of {len(runs)} | "
+        + ", ".join(f"{_reconciled_in(r):.1f} s" for r in runs)
+        + " |",
+    ]
+
+
+def _reconciled_in(r: LaunchResult) -> float:
+    return float(r.restart.get("seconds_to_reconciled", float("inf")))
+
+
+def _late(r: LaunchResult) -> int:
+    return int(r.offers.get("answered_late", 0)) + int(r.offers.get("unanswered_overdue", 0))
+
+
 def _section(
     results: list[LaunchResult],
     every_run: list[LaunchResult],
@@ -520,6 +552,7 @@ def _section(
         )
         + ".",
     ]
+    lines += ["", *_verdicts(every_run)]
     lines += [
         "",
         "| restart with tasks | API up | subscribed | reconciled (every task answered) | <= 5 s |",
