@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from structlog.typing import FilteringBoundLogger
 
+from framework import heap
 from framework.api.routes import build_api
 from framework.core.scheduler import RestoredApp, SchedulerConfig, SchedulerState
 from framework.driver import Driver, DriverFailed
@@ -97,12 +98,14 @@ async def serve(
     started: Callable[[Running], Awaitable[None] | None] | None = None,
     scheduler_config: SchedulerConfig | None = None,
     client_backoff: Backoff | None = None,
+    freeze_heap: bool = False,
 ) -> None:
     """Run Gantry until cancelled. Raises StoreError, DriverFailed or PermanentMesosError on a fatal error.
 
     `scheduler_config` and `client_backoff` replace the production timers (refuse filters, revive
     rate, reconciliation retries; resubscription backoff); integration tests shorten them so a
-    scenario converges in seconds. `gantry run` leaves them at their defaults.
+    scenario converges in seconds. `gantry run` leaves them at their defaults. `freeze_heap` runs
+    heap.freeze_heap alongside (process-wide, so only a process of Gantry's own asks for it).
     """
     log = log or build_logger(settings.log_format, settings.log_level)
     scheduler_config = dataclasses.replace(
@@ -152,6 +155,8 @@ async def serve(
             async with asyncio.TaskGroup() as group:
                 group.create_task(driver.run(), name="driver")
                 group.create_task(client.run(), name="mesos-client")
+                if freeze_heap:
+                    group.create_task(heap.freeze_heap(), name="heap")
                 log.info("gantry_started", api=api_url, master=master, version=version)
                 if started is not None:
                     result = started(Running(api_url, master, driver, client))
@@ -175,7 +180,7 @@ def _site_url(runner: web.AppRunner, settings: Settings) -> str:
 # generations behind them walk the growing heap. Gantry's long-lived state (task records, specs) is
 # acyclic and freed by reference counting, so collecting young objects every 50,000 allocations
 # loses nothing but a few MB of garbage cycles held a little longer (measured: 50 collections,
-# 0.56 s instead of 2.6 s on that launch; docs/performance.md).
+# 0.56 s instead of 2.6 s on that launch; docs/performance.md). heap.py halves what is left.
 GC_THRESHOLDS = (50_000, 20, 10)
 
 
@@ -192,7 +197,7 @@ def run(settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await serve(settings, log=log)
+            await serve(settings, log=log, freeze_heap=True)
         log.info("gantry_stopped")
 
     failure: tuple[str, BaseException] | None = None
