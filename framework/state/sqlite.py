@@ -179,8 +179,8 @@ _DEPLOYMENT_COLUMNS = (
 )
 
 Row = tuple[object, ...]
-# A tasks row, in column order (typed so that `_write` can read the terminal flag off it). The
-# nullable columns a task record usually leaves empty carry _NULL instead of None; see _task_row.
+# A tasks row, in column order. The nullable columns a task record usually leaves empty carry _NULL
+# instead of None; see _task_row.
 TaskRow = tuple[
     str, str, str, int, str, float, str | None, str | None, str, int | float, str | float, str | float,
     float, bytearray | float, int,
@@ -282,17 +282,20 @@ class _Runs:
     of writes within each table (a put then a remove of one task; events and their seq order) is
     exactly the batch order. Tables do not interact, so the result is the same as executing the
     batch one change at a time.
+
+    A run of _PUT_TASK holds TaskRecords, not rows: `_TaskPuts` may still replace a queued record
+    by a later one of the same task, so the row is built at flush, once per record written.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._queues: dict[str, list[tuple[str, list[Row]]]] = {}
+        self._queues: dict[str, list[tuple[str, list[Any]]]] = {}
 
-    def rows(self, sql: str) -> list[Row]:
+    def rows(self, sql: str) -> list[Any]:
         """The list to append rows of `sql` to: its table's last run if that run is of `sql`.
 
         The list stays valid for appending until another statement on the same table is added or
-        the runs are flushed, which is what lets `_write` append task rows without a call each."""
+        the runs are flushed, which is what lets `_write` append task records without a call each."""
         queue = self._queues.setdefault(_TABLE_OF[sql], [])
         if not queue or queue[-1][0] != sql:
             queue.append((sql, []))
@@ -305,8 +308,50 @@ class _Runs:
         executemany = self._conn.executemany
         for queue in self._queues.values():
             for sql, rows in queue:
-                executemany(sql, rows)
+                executemany(sql, map(_task_row, rows) if sql is _PUT_TASK else rows)
         self._queues = {}
+
+
+class _TaskPuts:
+    """Folds the puts of one task within a batch into one row write.
+
+    Within one transaction only the last put of a task survives the COMMIT, and the status updates
+    of a task (STARTING, RUNNING) nearly always arrive in the same batch, so writing every put cost
+    a row write per task for nothing. The last record takes the place of the first put in its run:
+    a task's row is inserted (gets its rowid) by its first put and only updated in place by later
+    ones, so the committed tables are exactly those of writing every put, rowids included. Folding
+    stops at whatever could observe the task's row in between: a RemoveTask of the task (a put
+    after it inserts a new row) and a PutAppVersion (its version pruning reads the tasks table).
+    """
+
+    __slots__ = ("rows", "runs", "slots")
+
+    def __init__(self, runs: _Runs) -> None:
+        self.runs = runs
+        # The open run of task puts (None: the next put opens one), and where the pending put of
+        # each task sits: (its run, its index in that run).
+        self.rows: list[Any] | None = None
+        self.slots: dict[str, tuple[list[Any], int]] = {}
+
+    def put(self, task: TaskRecord) -> None:
+        slot = self.slots.get(task.task_id)
+        if slot is not None:
+            slot[0][slot[1]] = task
+            return
+        if self.rows is None:
+            self.rows = self.runs.rows(_PUT_TASK)
+        self.slots[task.task_id] = (self.rows, len(self.rows))
+        self.rows.append(task)
+
+    def removed(self, task_id: str) -> None:
+        """A RemoveTask was queued: later puts of the task insert anew, after the delete."""
+        self.slots.pop(task_id, None)
+        self.rows = None  # the tasks table's current run is the DELETE's now
+
+    def barrier(self) -> None:
+        """Everything queued was flushed: nothing written before may be replaced any more."""
+        self.slots.clear()
+        self.rows = None
 
 
 class SqliteStore:
@@ -497,28 +542,37 @@ class SqliteStore:
             raise StoreError(f"{self._path}: {exc}") from exc
 
     def _write(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> tuple[int, int]:
-        """Execute the changes in order; return (events appended, terminal task records written)."""
+        """Execute the changes in order; return (events appended, terminal task records written).
+
+        Only the last of several puts of one task is written, at the place of the first: see
+        `_TaskPuts`. Every put still counts towards `terminal`, so pruning runs exactly when it
+        would if each put were written."""
         events = terminal = 0
         runs = _Runs(conn)
-        # The open run of task puts: status updates make most batches all PutTask, so the hot
-        # path is a type test, one row tuple and an append, with no match or call per change.
-        put_rows: list[Row] | None = None
+        puts = _TaskPuts(runs)
         for change in changes:
+            # The hot path: status updates make most batches all PutTask, so it is a type test and
+            # a few operations inline, with no match or call per change.
             if type(change) is PutTask:
-                if put_rows is None:
-                    put_rows = runs.rows(_PUT_TASK)
-                row = _task_row(change.record)
-                terminal += row[14]
-                put_rows.append(row)
+                record = change.record
+                terminal += _TERMINAL_COLUMN[record.state._value_]
+                slot = puts.slots.get(record.task_id)
+                if slot is not None:
+                    slot[0][slot[1]] = record
+                    continue
+                rows = puts.rows
+                if rows is None:
+                    rows = puts.rows = runs.rows(_PUT_TASK)
+                puts.slots[record.task_id] = (rows, len(rows))
+                rows.append(record)
                 continue
             match change:
                 case PutTask(record=task):  # a subclass of PutTask: same statement, same order
-                    runs.add(_PUT_TASK, _task_row(task))
                     terminal += task.terminal
-                    put_rows = None
+                    puts.put(task)
                 case RemoveTask(task_id=task_id):
                     runs.add(_REMOVE_TASK, (task_id,))
-                    put_rows = None
+                    puts.removed(task_id)
                 case AppendEvent(record=e):
                     runs.add(_RECORD_EVENT, (e.ts, e.kind, e.payload, e.app_id, e.task_id, e.deployment_id))
                     events += 1
@@ -532,9 +586,10 @@ class SqliteStore:
                     runs.add(_DELETE_APP, (deleted_at, app_id))
                 case PutAppVersion():
                     # A barrier: its version pruning reads tasks and deployments, and it writes
-                    # apps after any earlier DeleteApp, so everything queued before goes first.
+                    # apps after any earlier DeleteApp, so everything queued before goes first
+                    # (and a task put after it must not be folded into one written before it).
                     runs.flush()
-                    put_rows = None
+                    puts.barrier()
                     self._put_version(conn, change)
                 case _:
                     assert_never(change)
