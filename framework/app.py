@@ -174,14 +174,15 @@ def _site_url(runner: web.AppRunner, settings: Settings) -> str:
     return f"http://{settings.listen_host}:{settings.listen_port}"
 
 
-# The cyclic collector's thresholds for the `gantry run` process. With Python's defaults (700, 10, 10)
-# a launch of 100,000 tasks ran ~4,400 collections costing a quarter of the scheduler's CPU: every
-# young collection of 700 new objects (records, effects, protobuf wrappers, futures) and the older
-# generations behind them walk the growing heap. Gantry's long-lived state (task records, specs) is
-# acyclic and freed by reference counting, so collecting young objects every 50,000 allocations
-# loses nothing but a few MB of garbage cycles held a little longer (measured: 50 collections,
-# 0.56 s instead of 2.6 s on that launch; docs/performance.md). heap.py halves what is left.
-GC_THRESHOLDS = (50_000, 20, 10)
+# The cyclic collector's thresholds for the `gantry run` process, which also freezes its heap every
+# 0.1 s (heap.py). With Python's defaults (700, 10, 10) a launch of 100,000 tasks ran ~4,400
+# collections costing a quarter of the scheduler's CPU: every young collection of 700 new objects
+# (records, effects, protobuf wrappers, futures) and the older generations behind them walk the
+# growing heap. At (50,000, 20, 10) the collector took 0.72-0.90 s of that launch, 0.43-0.49 s with
+# the heap frozen; a young generation of 200,000 is rarely reached between two freezes, and the same
+# launch spent 0.01 s collecting (bench e2e, two runs each). Gantry's long-lived state is acyclic and
+# freed by reference counting; the cycles left to the collector wait at most until heap.py's thaw.
+GC_THRESHOLDS = (200_000, 20, 10)
 
 
 def run(settings: Settings) -> int:

@@ -9,8 +9,9 @@ status updates) faster than anything else allocates, so young collections kept w
 thousands of survivors each, and every older collection walked them again. `gc.freeze()` moves every
 tracked object into a permanent generation the collector skips; it is a list splice, so doing it
 often costs nothing, and afterwards each collection only sees what was allocated since. Measured on
-`bench e2e` (100,000 tasks onto 10,000 agents, app.GC_THRESHOLDS in both cases): the collector took
-0.72-0.90 s of the reactor's time per launch without freezing and 0.29-0.35 s freezing every 0.1 s.
+`bench e2e` (100,000 tasks onto 10,000 agents, thresholds (50,000, 20, 10) in both cases): the
+collector took 0.72-0.90 s of the reactor's time per launch without freezing and 0.29-0.35 s freezing
+every 0.1 s; with the larger young generation app.GC_THRESHOLDS now sets, 0.01 s.
 
 The price, and its bound: a reference cycle that is garbage, or becomes garbage, while frozen is not
 collected until it is thawed (acyclic garbage is freed by reference counting as always). Every
