@@ -9,7 +9,8 @@ writes go through the inbox like every other event and return once their effects
 
 Theory of operation (ordering hazards live here):
 - A turn's Persist* effects are stored ahead of the calls that follow them, in one transaction per
-  segment of about PERSIST_CHUNK records; then those calls are submitted to the client in list
+  segment (`_segments`: the calls no Persist precedes first, with nothing to store; then FIRST_CHUNK
+  records, doubling up to PERSIST_CHUNK); then those calls are submitted to the client in list
   order without waiting for their answers (the client pipelines them on keep-alive connections and
   writes them in one go, offer answers ahead of ACKs), so the next turn (and the offers waiting in
   it) never waits for the master's answers to this turn's calls. SUPPRESS and REVIVE are barriers:
@@ -88,6 +89,7 @@ __all__ = ["CallSender", "Driver", "DriverFailed"]
 # of status updates costs one core call and one store transaction instead of thousands.
 MAX_BATCH = 5_000
 PERSIST_CHUNK = 2_000  # records stored before the calls that follow them go out (see _perform)
+FIRST_CHUNK = 250  # the first segment's share (see _segments); later ones double up to PERSIST_CHUNK
 MAX_OUTSTANDING_CALLS = 5_000  # a turn waits (backpressure) while more non-ACK calls are in flight
 BARRIER_ATTEMPTS = 5
 BARRIER_RETRY_SECONDS = 1.0
@@ -366,11 +368,12 @@ class Driver:
         # order instead costs one transaction and one awaited round trip per status update, because
         # the core interleaves PersistTask and Acknowledge update by update: a burst of 600 updates
         # held the reactor (and every offer that arrived meanwhile) for seconds.
-        # A large turn goes in segments of about PERSIST_CHUNK records (_segments). A segment's calls
-        # are sent once its records are stored, while the store thread already writes the next
-        # segment's: the core puts each Accept right behind its own tasks' records, so a decision of
-        # 10,000 launches sends its first ACCEPTs after storing 2,000 records, not 10,000, and the
-        # master works on them while Gantry encodes and stores the rest.
+        # A large turn goes in segments of up to about PERSIST_CHUNK records (_segments). A
+        # segment's calls are sent once its records are stored, while the store thread already
+        # writes the next segment's: the core puts each Accept right behind its own tasks' records,
+        # so a decision of 10,000 launches sends its DECLINE before any write and its first ACCEPTs
+        # after storing FIRST_CHUNK records, not 10,000, and the master works on them while Gantry
+        # stores the rest.
         segments = _segments(effects)
         storing = self._start_persist(segments[0][0])
         try:
@@ -668,19 +671,34 @@ def _offers_first(items: list[_Item]) -> list[_Item]:
 
 
 def _segments(effects: Sequence[Effect]) -> list[tuple[list[Persist], list[MesosCall]]]:
-    """Cut a turn's effects into (records to store, calls to send once they are stored) segments:
-    a new segment starts at a Persist that follows calls, once PERSIST_CHUNK records are gathered."""
+    """Cut a turn's effects into (records to store, calls to send once they are stored) segments.
+
+    Every call lands in the segment of the last Persist before it (or a later one's, never an
+    earlier one's), so it goes out after every Persist that precedes it in the list. When the list
+    starts with calls, the first segment stores nothing: the calls no Persist precedes (the round's
+    DECLINE, which the core puts first) go out before the first write starts. A new segment starts
+    at a Persist right after a call (an ACCEPT's records are never split from it) once the segment
+    holds its share of records: FIRST_CHUNK for the first one, so the first ACCEPTs wait for a short
+    write, then twice as many each time up to PERSIST_CHUNK (fewer, larger transactions for the bulk).
+    """
     persists: list[Persist] = []
     calls: list[MesosCall] = []
     segments = [(persists, calls)]
+    # A list that starts with a Persist (a burst of status updates: record, ACK, record, ACK ...)
+    # starts with a FIRST_CHUNK segment, not a one-record transaction.
+    chunk = min(FIRST_CHUNK, PERSIST_CHUNK) if effects and isinstance(effects[0], Persist) else 0
+    after_call = False
     for effect in effects:
         if isinstance(effect, Persist):
-            if calls and len(persists) >= PERSIST_CHUNK:
+            if after_call and len(persists) >= chunk:
                 persists, calls = [], []
                 segments.append((persists, calls))
+                chunk = min(PERSIST_CHUNK, chunk * 2 if chunk else FIRST_CHUNK)
             persists.append(effect)
+            after_call = False
         else:
             calls.append(effect)
+            after_call = True
     return segments
 
 

@@ -1,0 +1,146 @@
+"""How the driver cuts a turn's effects into store-then-send segments (framework/driver.py `_segments`):
+every call goes out after every Persist that precedes it in the list, calls that no Persist precedes
+go out before the first store write starts, and segments grow from FIRST_CHUNK to PERSIST_CHUNK.
+The last test runs a real driver against a store whose writes the test holds back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from framework.core.effects import Accept, Decline, Effect, Persist, PersistFrameworkId
+from framework.core.events import OffersReceived, Subscribed
+from framework.core.model import Offer
+from framework.core.resources import Resources
+from framework.core.scheduler import SchedulerState
+from framework.core.spec import validate_app
+from framework.driver import FIRST_CHUNK, PERSIST_CHUNK, _segments
+from framework.state.aio import AsyncStore
+from framework.state.records import Change
+from framework.state.sqlite import SqliteStore
+from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
+
+
+def _effects(kinds: Sequence[bool]) -> list[Effect]:
+    """True -> a Persist, False -> a call; each one distinct, so positions can be found by identity."""
+    return [PersistFrameworkId(f"p{n}") if kind else Decline((f"o{n}",), 0.0) for n, kind in enumerate(kinds)]
+
+
+# Long runs of one kind as well as alternations: both shapes occur (record/ACK pairs, launch groups).
+_kinds = st.lists(st.tuples(st.booleans(), st.integers(1, 600)), max_size=30).map(
+    lambda runs: [persist for persist, n in runs for _ in range(n)]
+)
+
+
+@given(_kinds)
+def test_every_call_goes_out_after_every_persist_before_it(kinds: list[bool]) -> None:
+    effects = _effects(kinds)
+    segments = _segments(effects)
+    segment_of = {id(e): n for n, (persists, calls) in enumerate(segments) for e in (*persists, *calls)}
+    # Nothing lost or reordered within its kind.
+    assert [e for persists, _ in segments for e in persists] == [e for e in effects if isinstance(e, Persist)]
+    assert [e for _, calls in segments for e in calls] == [e for e in effects if not isinstance(e, Persist)]
+    # The driver stores segment n's records, then sends its calls: a call in segment n follows
+    # only the records of segments 0..n, so every Persist before it must be in one of those.
+    last_persist_segment = -1
+    for effect in effects:
+        if isinstance(effect, Persist):
+            last_persist_segment = max(last_persist_segment, segment_of[id(effect)])
+        else:
+            assert segment_of[id(effect)] >= last_persist_segment
+
+
+@given(_kinds)
+def test_leading_calls_wait_for_no_write_and_segments_grow_to_the_chunk(kinds: list[bool]) -> None:
+    effects = _effects(kinds)
+    segments = _segments(effects)
+    leading = next((i for i, e in enumerate(effects) if isinstance(e, Persist)), len(effects))
+    if leading > 0:
+        assert segments[0] == ([], effects[:leading])
+    # A segment closes at the first Persist right after a call once it holds its share: FIRST_CHUNK,
+    # doubling up to PERSIST_CHUNK. So no closed segment holds fewer records than its share, and a
+    # segment never passes over a cut it should have made.
+    shares = [0] if leading > 0 else []
+    while len(shares) < len(segments):
+        shares.append(min(PERSIST_CHUNK, shares[-1] * 2 if shares and shares[-1] else FIRST_CHUNK))
+    for (persists, _), share in zip(segments[:-1], shares, strict=False):
+        assert len(persists) >= share
+    segment_of = {id(e): n for n, (persists, calls) in enumerate(segments) for e in (*persists, *calls)}
+    stored = [0] * len(segments)
+    for before, effect in zip([None, *effects], effects, strict=False):
+        n = segment_of[id(effect)]
+        if isinstance(effect, Persist):
+            if before is not None and not isinstance(before, Persist) and segment_of[id(before)] == n:
+                assert stored[n] < shares[n], "a cut was due here"
+            stored[n] += 1
+
+
+def test_a_launch_decision_sends_its_decline_at_once_then_segments_double(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("framework.driver.FIRST_CHUNK", 250)
+    monkeypatch.setattr("framework.driver.PERSIST_CHUNK", 2_000)
+    # The shape of a launch decision: DECLINE, the task counter, then per agent 10 records and an ACCEPT.
+    kinds = [False, True]
+    for _ in range(1_000):
+        kinds += [True] * 10 + [False]
+    sizes = [(len(p), len(c)) for p, c in _segments(_effects(kinds))]
+    assert sizes[0] == (0, 1)  # the DECLINE, before any write
+    assert sizes[1:] == [(251, 25), (500, 50), (1_000, 100), *[(2_000, 200)] * 4, (250, 25)]
+
+
+class _HeldStore:
+    """Wraps a real AsyncStore's apply so the test decides when each write may start."""
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.real_apply = store.apply
+        self.open = asyncio.Event()
+        self.open.set()
+        self.waiting = 0
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        self.waiting += 1
+        await self.open.wait()
+        self.waiting -= 1
+        await self.real_apply(changes)
+
+
+async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_held(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = SchedulerState()
+    store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+    held = _HeldStore(store)
+    monkeypatch.setattr(store, "apply", held.apply)
+    client = FakeClient()
+    try:
+        driver = quiet_driver(state, store)
+        driver.attach(client)
+        running = asyncio.create_task(driver.run())
+        await asyncio.sleep(0)
+        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 64, "instances": 5})
+        await driver.submit_app(spec, create_only=True)
+        held.open.clear()
+        client.sent.clear()
+        # 5 tasks of 1 cpu on 3 agents of 4: two agents are used, the third is declined.
+        offers = tuple(
+            Offer(f"offer-{i}", f"agent-{i}", f"agent-{i}.example", "*", Resources.of(cpus=4, mem=4096))
+            for i in range(3)
+        )
+        await driver.on_event(OffersReceived(1.0, offers))
+        await poll(lambda: held.waiting > 0 and bool(client.sent), tries=500)
+        sent_while_held = list(client.sent)
+        held.open.set()
+        await poll(lambda: sum(isinstance(c, Accept) for c in client.sent) == 2, tries=500)
+        await stop(running)
+    finally:
+        await store.close()
+    assert held.waiting == 0
+    assert [type(c) for c in sent_while_held] == [Decline]
+    assert [type(c) for c in client.sent if isinstance(c, Accept | Decline)] == [Decline, Accept, Accept]
