@@ -21,7 +21,7 @@ from functools import partial
 from harness import codec
 from harness.books import AgentState, Framework
 from harness.master import Master
-from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskSpec, TaskState
+from harness.model import ExecutorKind, ExecutorSpec, Source, Status, TaskSpec, TaskState, new_record
 from harness.resources import EMPTY, Resources
 from harness.validation import (
     LaunchContext,
@@ -39,6 +39,7 @@ from proto.mesos.v1.scheduler import scheduler_pb2
 Operation = mesos_pb2.Offer.Operation
 LAUNCH_TYPES = (Operation.LAUNCH, Operation.LAUNCH_GROUP)
 _COMMAND = ExecutorKind.COMMAND  # a global: read per task, an Enum class lookup is 4x slower
+_COMMAND_GRACE = ExecutorSpec._field_defaults["shutdown_grace"]
 # The instances of one app share their checks (all but id, agent and fit), across ACCEPTs: the
 # memo holds pure verdicts, so every master in the process may share it.
 VALID_SHAPES = ShapeMemo()
@@ -293,7 +294,8 @@ def _launch(
 ) -> None:
     fid, tid = fw.framework_id, task.task_id.value
     if task.HasField("command"):
-        executor = ExecutorSpec(tid, fid, _COMMAND, role, EMPTY)
+        # Every field, in order (new_record: one is built per launched command task).
+        executor = new_record(ExecutorSpec, (tid, fid, _COMMAND, role, EMPTY, b"", _COMMAND_GRACE))
     else:
         info = task.executor
         eid = info.executor_id.value

@@ -38,6 +38,7 @@ from harness.model import (
     Status,
     TaskSpec,
     TaskState,
+    new_record,
 )
 from harness.resources import Resources
 from harness.updates import DEFAULT_RETRY, StatusUpdateManager
@@ -160,7 +161,10 @@ class Agent:
         self.attributes = tuple(attributes)
         self.frameworks: dict[str, FrameworkSpec] = {}
         self.executors: dict[tuple[str, str], ExecutorSpec] = {}
-        self.executor_tasks: dict[tuple[str, str], set[str]] = {}
+        # Each executor's task ids, as the keys of a dict rather than a set: a dict holding only
+        # strings is never tracked by the cyclic collector, a set always is, and a command task
+        # has an executor of its own (one fewer object per task for every collection to visit).
+        self.executor_tasks: dict[tuple[str, str], dict[str, None]] = {}
         self.tasks: dict[tuple[str, str], AgentTask] = {}
         self.completed: deque[AgentTask] = deque(maxlen=COMPLETED_TASKS_KEPT)
         self.live = 0  # tasks not in a terminal state, kept as they change (counting 100,000 is slow)
@@ -219,14 +223,16 @@ class Agent:
     def _add(self, framework: FrameworkSpec, executor: ExecutorSpec, tasks: Sequence[TaskSpec]) -> None:
         key = (framework.framework_id, executor.executor_id)
         self.executors.setdefault(key, executor)
-        members = self.executor_tasks.setdefault(key, set())
+        members = self.executor_tasks.get(key)
+        if members is None:
+            members = self.executor_tasks[key] = {}
         for spec in tasks:
             key = (spec.framework_id, spec.task_id)
             old = self.tasks.get(key)
             if old is None or old.state in TERMINAL:
                 self.live += 1
             self.tasks[key] = AgentTask(spec, self.agent_id)
-            members.add(spec.task_id)
+            members[spec.task_id] = None
 
     def kill(self, framework_id: str, task_id: str, grace: float | None) -> None:
         task = self.tasks.get((framework_id, task_id))
@@ -277,12 +283,20 @@ class Agent:
     def task_statuses(self, framework_id: str, statuses: Sequence[Status]) -> None:
         outer, self._outbox = self._outbox, []
         try:
+            # Reported together, stamped together: one timestamp for the batch (when the
+            # executor gave none), as the updates arrived at one instant.
+            now = self.clock.time()
             for status in statuses:
-                self.task_status(framework_id, status)
+                self._stamp(framework_id, status, now)
         finally:
             self._flush(outer)
 
     def task_status(self, framework_id: str, status: Status) -> None:
+        self._stamp(framework_id, status, None)
+
+    def _stamp(self, framework_id: str, status: Status, now: float | None) -> None:
+        """Record an executor's (or our own) update and queue it stamped: agent id, executor id,
+        timestamp (`now`, else the clock's, unless the status has one) and a fresh uuid."""
         task = self.tasks.get((framework_id, status.task_id))
         if task is None or self.removed:
             return
@@ -294,18 +308,25 @@ class Agent:
         task.statuses.append(status.state)
         if status.healthy is not None:
             task.healthy = status.healthy
-        # Positional: half the cost of keywords, and two are built per launched task.
-        stamped = Status(
-            status.task_id,
-            status.state,
-            status.source,
-            status.reason,
-            status.message,
-            self.agent_id,
-            status.executor_id or task.spec.executor_id,
-            status.timestamp if status.timestamp is not None else self.clock.time(),
-            status.uuid if status.uuid is not None else random_uuid(),
-            status.healthy,
+        timestamp = status.timestamp
+        if timestamp is None:
+            timestamp = now if now is not None else self.clock.time()
+        # Every field, in order (new_record: two are built per launched task).
+        stamped: Status = new_record(
+            Status,
+            (
+                status.task_id,
+                status.state,
+                status.source,
+                status.reason,
+                status.message,
+                self.agent_id,
+                status.executor_id or task.spec.executor_id,
+                timestamp,
+                status.uuid if status.uuid is not None else random_uuid(),
+                status.healthy,
+                None,  # unreachable_time: only the master sets it
+            ),
         )
         self.updates.update(framework_id, stamped)
 
@@ -315,7 +336,7 @@ class Agent:
         if executor is None:
             return
         # Tasks the executor left behind fail: the agent reports them (Slave::executorTerminated).
-        for task_id in sorted(self.executor_tasks.pop(key, set())):
+        for task_id in sorted(self.executor_tasks.pop(key, {})):
             task = self.tasks.get((framework_id, task_id))
             if task is not None and task.state not in TERMINAL:
                 self.task_status(
@@ -362,7 +383,7 @@ class Agent:
         self.completed.append(task)
         members = self.executor_tasks.get((framework_id, task.spec.executor_id))
         if members is not None:
-            members.discard(task_id)
+            members.pop(task_id, None)
 
     def used_by(self) -> Mapping[tuple[str, str], Resources]:
         """Resources in use per (framework, role): live tasks plus their executors."""

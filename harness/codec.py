@@ -37,7 +37,7 @@ from harness.eventbytes import (
 from harness.eventbytes import (
     OfferView as OfferView,  # re-exported: master and tests name it through codec
 )
-from harness.model import NO_LABELS, ExecutorKind, HealthCheckSpec, Status, TaskSpec
+from harness.model import NO_LABELS, ExecutorKind, HealthCheckSpec, Status, TaskSpec, new_record
 from harness.resources import Resources, normalize_ranges, to_fixed
 from proto import jsoncodec, recordio
 from proto.mesos.v1 import mesos_pb2
@@ -561,17 +561,21 @@ def task_spec(
     """
     health, kill_grace, max_completion = parts if parts is not None else spec_parts(task)
     labels = PackedLabels(task.labels.SerializeToString()) if task.HasField("labels") else NO_LABELS
-    return TaskSpec(  # positional, in TaskSpec's field order: one is built per launched task
-        task.task_id.value,
-        framework_id,
-        executor_id,
-        task.name,
-        role,
-        resources if resources is not None else resources_from_proto(task.resources, role),
-        labels,
-        health,
-        kill_grace,
-        max_completion,
-        group,
-        kind,
+    spec: TaskSpec = new_record(  # every field, in order: one is built per launched task
+        TaskSpec,
+        (
+            task.task_id.value,
+            framework_id,
+            executor_id,
+            task.name,
+            role,
+            resources if resources is not None else resources_from_proto(task.resources, role),
+            labels,
+            health,
+            kill_grace,
+            max_completion,
+            group,
+            kind,
+        ),
     )
+    return spec

@@ -53,13 +53,14 @@ from harness.model import (
     Status,
     TaskSpec,
     TaskState,
+    new_record,
 )
 
 # Members read on every launched task, as plain globals: an Enum member looked up on its class
 # goes through the enum metaclass (four times slower than a global).
 _STARTING = TaskState.TASK_STARTING
 _RUNNING = TaskState.TASK_RUNNING
-_FROM_EXECUTOR = Source.SOURCE_EXECUTOR
+_EXECUTOR = Source.SOURCE_EXECUTOR
 
 BEHAVIOUR_LABEL = "harness.behaviour"
 HEALTH_REASON = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
@@ -146,7 +147,9 @@ class _Task:
 @dataclass(slots=True)
 class _Executor:
     spec: ExecutorSpec
-    tasks: set[str] = field(default_factory=set)
+    # Task ids as a dict's keys: a dict of strings is never tracked by the cyclic collector, a
+    # set always is (a command task has an executor of its own).
+    tasks: dict[str, None] = field(default_factory=dict)
     exit_timer: Timer | None = None
 
 
@@ -186,7 +189,7 @@ class SimulatedRuntime:
                 ex.exit_timer.cancel()
                 ex.exit_timer = None
             for spec in tasks:
-                ex.tasks.add(spec.task_id)
+                ex.tasks[spec.task_id] = None
                 try:
                     behaviour = parse_behaviour(spec.labels.get(BEHAVIOUR_LABEL, ""))
                 except BehaviourError as error:
@@ -271,7 +274,14 @@ class SimulatedRuntime:
             task.started = True
             task.state = _STARTING
             started.append(task)
-            statuses.append(Status(task.spec.task_id, _STARTING, _FROM_EXECUTOR))
+            # Every field, in order (new_record skips the NamedTuple's Python __new__): reason,
+            # message, agent, executor, timestamp, uuid, healthy, unreachable_time unset (the
+            # agent stamps what it adds).
+            status: Status = new_record(
+                Status,
+                (task.spec.task_id, _STARTING, _EXECUTOR, None, None, None, None, None, None, None, None),
+            )
+            statuses.append(status)
         if not started:
             return
         self._listener.task_statuses(fid, statuses)
@@ -288,7 +298,11 @@ class SimulatedRuntime:
             task.running_since = now
             task.state = _RUNNING
             running.append(task)
-            statuses.append(Status(task.spec.task_id, _RUNNING, _FROM_EXECUTOR))
+            status: Status = new_record(  # as in _start
+                Status,
+                (task.spec.task_id, _RUNNING, _EXECUTOR, None, None, None, None, None, None, None, None),
+            )
+            statuses.append(status)
         if not running:
             return
         self._listener.task_statuses(fid, statuses)
