@@ -1,6 +1,7 @@
-"""The driver's turn: offers are handled ahead of a backlog of status updates, never ahead of
-anything else (so they are always handled on the subscription that brought them); a large decision
-is stored in segments, each ACCEPT sent once its own tasks' records are durable."""
+"""The driver's turn: offers are handled ahead of a backlog of status updates (in a turn of their
+own), never ahead of anything else (so they are always handled on the subscription that brought
+them); a large decision is stored in segments, each ACCEPT sent once its own tasks' records are
+durable. tests/integration/test_driver_offer_turns.py has the rest of the offers-alone rules."""
 
 from __future__ import annotations
 
@@ -62,11 +63,12 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
         await stop(running)
     finally:
         await store.close()
-    first_turn, second_turn = state.turns[0], state.turns[1]
-    # The first offers jump all the updates queued before them, into the first turn and to its
-    # front; the second ones stay behind the disconnection that came before them.
-    assert first_turn == [first, *queued[:MAX_BATCH]]
-    assert second_turn == [*queued[MAX_BATCH:backlog], *queued[backlog + 1 :]]
+    # The first offers jump all the updates queued before them, into a turn of their own; the
+    # updates follow in the next turns, and the second offers stay behind the disconnection that
+    # came before them.
+    assert state.turns[:3] == [
+        [first], queued[:MAX_BATCH], [*queued[MAX_BATCH:backlog], *queued[backlog + 1 :]],
+    ]  # fmt: skip
     assert [e for turn in state.turns for e in turn if not isinstance(e, StatusUpdated)] == [
         first, queued[backlog + 1], second,
     ]  # fmt: skip
