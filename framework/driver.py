@@ -200,6 +200,10 @@ class Driver:
         self._next_task_metrics = 0.0
         self._reconnects_seen = 0
         self._agents: dict[str, _AgentCapacity] = {}
+        # When each offer of the current turn was received (its event's `now`, stamped by the client
+        # as it decoded the event): the answer's submission observes the difference. A turn answers
+        # every offer it handles, so whatever is left at its end (offers on a lost subscription) goes.
+        self._offers_received: dict[str, float] = {}
         self._reconcile_started: float | None = None
         self._inflight: set[asyncio.Future[None]] = set()  # submitted calls other than ACKs
         self._ordered: set[asyncio.Future[None]] = set()  # of those, offer answers and barriers
@@ -363,12 +367,12 @@ class Driver:
         paused = self._offers_alone and gc.isenabled()
         if paused:
             gc.disable()
-        started = time.perf_counter()
-        effects = self._state.handle(*events)
-        if OffersReceived in map(type, events):  # not a generator step per status update
-            self._metrics.placement_latency.observe(time.perf_counter() - started)
-        self._metrics.count_effects(effects)
         try:
+            started = time.perf_counter()
+            effects = self._state.handle(*events)
+            if OffersReceived in map(type, events):  # not a generator step per status update
+                self._metrics.placement_latency.observe(time.perf_counter() - started)
+            self._metrics.count_effects(effects)
             await self._perform(effects)
         except BaseException as exc:
             for item in waited:
@@ -378,6 +382,7 @@ class Driver:
                 raise DriverFailed(self._failed or str(exc)) from exc
             raise
         finally:
+            self._offers_received.clear()
             if paused:
                 gc.enable()
         for item in waited:
@@ -480,8 +485,11 @@ class Driver:
                 barrier = asyncio.create_task(self._send_barrier(tuple(self._ordered), call))
                 self._track(barrier, ordered=True)
                 self._latest_barrier = barrier
+            elif isinstance(call, Accept | Decline):
+                self._track(self._submit_call(call), ordered=True)
+                self._observe_answer(call.offer_ids)
             else:
-                self._track(self._submit_call(call), ordered=isinstance(call, Accept | Decline))
+                self._track(self._submit_call(call), ordered=False)
 
     def _track(self, future: asyncio.Future[None], *, ordered: bool) -> None:
         self._inflight.add(future)
@@ -545,11 +553,20 @@ class Driver:
                     for offer in offers:
                         r = offer.resources
                         self._agents[offer.agent_id] = _AgentCapacity(r.cpus, r.mem, r.disk)
+                        self._offers_received[offer.offer_id] = event.now
                 case Subscribed():
                     m.set_subscribed(True)
                     self._reconcile_started = event.now
                 case Disconnected():
                     m.set_subscribed(False)
+
+    def _observe_answer(self, offer_ids: tuple[str, ...]) -> None:
+        """An ACCEPT or DECLINE was just handed to the client: how long after each offer arrived."""
+        now, received, observe = self._clock(), self._offers_received, self._metrics.observe_offer_answer
+        for offer_id in offer_ids:
+            at = received.pop(offer_id, None)
+            if at is not None:
+                observe(now - at)
 
     def _track_launches(self, call: MesosCall) -> None:
         """Keep the per-agent free estimate current: what an Accept launches is no longer free."""

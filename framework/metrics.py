@@ -15,7 +15,8 @@ app id: those belong in logs and the API, not in time series.
 Feeding it (the driver): `count_effects(effects)` after each core turn (offers accepted/declined,
 tasks launched); `set_tasks_by_state(task_state_counts(records))` and
 `set_unplaced(unplaced_by_reason(state.queue_view(now)))` after turns that change tasks or the queue;
-`placement_latency.observe(...)` around placement, `offers_received.inc(len(offers))`,
+`placement_latency.observe(...)` around placement, `observe_offer_answer(seconds)` for each offer
+its ACCEPT or DECLINE answers when handed to the client, `offers_received.inc(len(offers))`,
 `set_subscribed(...)`, `reconnects.inc()`, `reconciliation_duration.observe(...)`,
 `agents_used.set(...)` and `set_allocation({...})` where the driver learns them.
 
@@ -37,6 +38,7 @@ from framework.core.views import QueueEntry
 __all__ = [
     "CONTENT_TYPE",
     "HTTP_METHODS",
+    "OFFER_ANSWER_DEADLINE",
     "BoundedLabel",
     "Metrics",
     "build_metrics",
@@ -55,6 +57,11 @@ PLACEMENT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 # Reconciliation waits on the master answering every task: seconds to minutes.
 RECONCILIATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every offer must be answered within the allocation interval it arrived in (1 s by default), so the
+# buckets are dense around 1 s; a few milliseconds is an idle framework, seconds an overloaded one.
+OFFER_ANSWER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 5.0)
+# Mesos does not tell a framework the master's allocation interval; its default is 1 s.
+OFFER_ANSWER_DEADLINE = 1.0
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER = "other"
@@ -102,7 +109,9 @@ class Metrics:
         "build_info",
         "http_request_duration",
         "http_requests",
+        "offer_answer_latency",
         "offers_accepted",
+        "offers_answered_late",
         "offers_declined",
         "offers_received",
         "placement_latency",
@@ -127,6 +136,18 @@ class Metrics:
         )
         self.tasks_launched = Counter(
             "gantry_tasks_launched", "Tasks sent to Mesos in an ACCEPT.", registry=r
+        )
+        self.offer_answer_latency = Histogram(
+            "gantry_offer_answer_seconds",
+            "Per offer, time from receiving it to handing its ACCEPT or DECLINE to the Mesos client.",
+            buckets=OFFER_ANSWER_BUCKETS,
+            registry=r,
+        )
+        self.offers_answered_late = Counter(
+            "gantry_offers_answered_late",
+            "Offers whose answer was handed to the Mesos client more than 1 s (the Mesos default "
+            "allocation interval) after they were received.",
+            registry=r,
         )
         self.tasks = Gauge("gantry_tasks", "Known tasks by their last reported state.", ["state"], registry=r)
         self.placement_latency = Histogram(
@@ -208,6 +229,13 @@ class Metrics:
             self.tasks_launched.inc(launched)
         if declined:
             self.offers_declined.inc(declined)
+
+    def observe_offer_answer(self, seconds: float) -> None:
+        """One offer answered `seconds` after it was received (counted late past OFFER_ANSWER_DEADLINE)."""
+        seconds = max(0.0, seconds)  # the wall clock may step back between the two readings
+        self.offer_answer_latency.observe(seconds)
+        if seconds > OFFER_ANSWER_DEADLINE:
+            self.offers_answered_late.inc()
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         """One API request; `route` must be the route template (or 'unmatched'), never the raw path."""

@@ -20,6 +20,7 @@ from framework.core.placement import ConstraintUnmet, NoFit, UnplacedReport
 from framework.core.resources import Resources
 from framework.core.views import BackoffStatus, QueueEntry, queue_reasons
 from framework.metrics import (
+    OFFER_ANSWER_DEADLINE,
     BoundedLabel,
     Metrics,
     build_metrics,
@@ -49,6 +50,8 @@ def populate(metrics: Metrics) -> None:
     metrics.set_subscribed(True)
     metrics.reconnects.inc()
     metrics.reconciliation_duration.observe(1.7)
+    metrics.observe_offer_answer(0.12)
+    metrics.observe_offer_answer(1.4)
     metrics.observe_http("POST", "/v1/apps", 201, 0.004)
     metrics.observe_http("GET", "/v1/apps/{id}", 404, 0.001)
 
@@ -186,6 +189,22 @@ def test_count_effects_counts_offers_and_launches() -> None:
     assert got[("gantry_offers_accepted_total", ())] == 2
     assert got[("gantry_tasks_launched_total", ())] == 3
     assert got[("gantry_offers_declined_total", ())] == 3
+
+
+def test_offer_answers_fill_the_histogram_and_late_ones_are_counted() -> None:
+    metrics = build_metrics("0.1.0")
+    for seconds in (0.004, 0.3, 0.3, OFFER_ANSWER_DEADLINE, 1.2, 7.0, -0.5):
+        metrics.observe_offer_answer(seconds)
+    got = samples(metrics)
+    assert got[("gantry_offer_answer_seconds_count", ())] == 7
+    assert got[("gantry_offer_answer_seconds_sum", ())] == pytest.approx(0.004 + 0.6 + 1.0 + 1.2 + 7.0)
+    # A clock stepping back counts as an instant answer, not a negative one.
+    assert got[("gantry_offer_answer_seconds_bucket", (("le", "0.001"),))] == 1
+    assert got[("gantry_offer_answer_seconds_bucket", (("le", "0.5"),))] == 4
+    assert got[("gantry_offer_answer_seconds_bucket", (("le", "1.0"),))] == 5
+    assert got[("gantry_offer_answer_seconds_bucket", (("le", "5.0"),))] == 6
+    # Exactly on the deadline is still in time.
+    assert got[("gantry_offers_answered_late_total", ())] == 2
 
 
 def test_task_state_counts() -> None:
