@@ -209,10 +209,10 @@ class _UpdateEvent(OutEvent):
     __slots__ = ("_status",)
 
     def __init__(self, status: Status) -> None:
+        # (`_rendered` stays unset: `encode` below frames without the per-encoding cache.)
         self.type = "UPDATE"
         self._status = status
         self._proto = None
-        self._rendered = {}
 
     def proto(self) -> scheduler_pb2.Event:
         if self._proto is None:

@@ -77,7 +77,11 @@ class Ledger:
         sent = self._sent.get(framework_id)
         if sent is None:
             sent = self._sent[framework_id] = _BoundedSet()
-        sent.add(uuid)
+        # _BoundedSet.add spelled out (two calls per launched task fewer).
+        new = sent._new
+        new.add(uuid)
+        if len(new) >= sent._limit:
+            sent._old, sent._new = new, set()
 
     def acknowledged(self, framework_id: str, task_id: str, uuid: bytes) -> None:
         sent = self._sent.get(framework_id)

@@ -681,6 +681,21 @@ def test_bounded_set_keeps_at_least_the_newest_items_and_at_most_twice_the_limit
     assert 0 not in remembered
 
 
+def test_ledger_update_sent_keeps_the_bounded_set_contract() -> None:
+    """Ledger.update_sent adds to the framework's _BoundedSet inline: the same generations."""
+    ledger = Ledger(record_calls=False)
+    ledger.update_sent("f1", b"u0")
+    ledger._sent["f1"]._limit = 4
+    reference = _BoundedSet(limit=4)
+    reference.add(b"u0")
+    for i in range(1, 11):
+        uuid = b"u%d" % i
+        ledger.update_sent("f1", uuid)
+        reference.add(uuid)
+        sent = ledger._sent["f1"]
+        assert (sent._new, sent._old) == (reference._new, reference._old)
+
+
 def test_ledger_flags_an_ack_only_for_an_update_never_sent() -> None:
     ledger = Ledger(record_calls=False)
     ledger.update_sent("f1", b"u1")
