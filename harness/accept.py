@@ -28,6 +28,7 @@ from harness.validation import (
     ShapeMemo,
     executor_identity,
     infer_health_check_type,
+    known_shape_launch,
     launch_group_error,
     launch_task_error,
     operation_resource_error,
@@ -231,13 +232,20 @@ def _apply(
             # Each task is normalised on its own, and only when it is checked in full: a task
             # whose shape is known valid is checked only for what normalising leaves alone (id,
             # agent, fit), and nothing launched reads what normalising fills in of a command task.
-            if task.HasField("executor") or VALID_SHAPES.get(shape, ctx.role) is None:
+            known = None if task.HasField("executor") else VALID_SHAPES.get(shape, ctx.role)
+            if known is not None:
+                # (launch_task_error's memoised answer, without looking the memo up again; the
+                # fit check and the subtraction in one step.)
+                error, left = known_shape_launch(task, ctx, remaining, known)
+                own = known
+            else:
                 _normalise_task(task, fw.framework_id, ctx.role)
-            error, consumed, own = launch_task_error(task, ctx, remaining, VALID_SHAPES, shape)
+                error, consumed, own = launch_task_error(task, ctx, remaining, VALID_SHAPES, shape)
+                left = remaining - consumed if error is None else remaining
             if error is not None:
                 master.send(fw, _master_update(task, TaskState.TASK_ERROR, "REASON_TASK_INVALID", error, now))
                 continue
-            remaining = remaining - consumed
+            remaining = left
             parts = _SPEC_PARTS.get(shape)
             if parts is None:
                 parts = codec.spec_parts(task)

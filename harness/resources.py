@@ -170,6 +170,23 @@ class Resources:
             sets = left_sets
         return Resources(scalars, ranges, sets)
 
+    def take(self, other: Resources) -> Resources | None:
+        """`self - other` if `self.contains(other)`, else None: a launch's fit check and its
+        subtraction in one pass when `other` is scalars only (what command tasks ask for)."""
+        if other.ranges or other.sets:
+            return self - other if self.contains(other) else None
+        mine = self.scalars
+        scalars = dict(mine)
+        for k, v in other.scalars.items():
+            left = mine.get(k, 0) - v
+            if left < 0:
+                return None
+            if left:
+                scalars[k] = left
+            else:
+                del scalars[k]  # (v > 0: a Resources holds no zero amounts, so k was there)
+        return Resources(scalars, self.ranges, self.sets)
+
     def contains(self, other: Resources) -> bool:
         """True if every amount in `other` is available in `self` (fixed-point exact)."""
         mine = self.scalars

@@ -571,23 +571,34 @@ def launch_task_error(
         key = shape if shape is not None else task_shape(task)
         known = shapes.get(key, ctx.role)
         if known is not None:
-            error = _task_id_error(task, ctx)
-            if error is None:
-                error = _agent_error(task, ctx)
-            if error is not None:
-                return error, EMPTY, EMPTY
-            if not remaining.contains(known):
-                return (
-                    f"Total resources {known} required by task and its executor is more than available"
-                    f" {remaining}",
-                    EMPTY,
-                    EMPTY,
-                )
-            return None, known, known
+            error, _ = known_shape_launch(task, ctx, remaining, known)
+            return (error, EMPTY, EMPTY) if error is not None else (None, known, known)
     error, total, own = _launch_task_error(task, ctx, remaining)
     if error is None and key is not None and shapes is not None:
         shapes.add(key, ctx.role, own)
     return error, total, own
+
+
+def known_shape_launch(
+    task: mesos_pb2.TaskInfo, ctx: LaunchContext, remaining: Resources, known: Resources
+) -> tuple[str | None, Resources]:
+    """The checks left for a command task whose shape a ShapeMemo holds for this role (`known`:
+    the resources it consumes), in Mesos' order: id, agent, then the fit. Returns (error, what
+    is left of `remaining` once the task has taken its resources; `remaining` on an error).
+    launch_task_error answers memoised tasks through this; accept.py calls it directly when it
+    has looked the memo up itself."""
+    error = _task_id_error(task, ctx)
+    if error is None:
+        error = _agent_error(task, ctx)
+    if error is not None:
+        return error, remaining
+    left = remaining.take(known)
+    if left is None:
+        return (
+            f"Total resources {known} required by task and its executor is more than available {remaining}",
+            remaining,
+        )
+    return None, left
 
 
 def _launch_task_error(

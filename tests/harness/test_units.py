@@ -102,6 +102,13 @@ def test_property_subtracting_itself_leaves_what_subtracting_an_equal_copy_leave
     assert (a - a).is_empty() and not (a - a).allocatable()
 
 
+@given(amounts, amounts)
+def test_property_take_is_contains_then_subtract(a: Resources, b: Resources) -> None:
+    # Resources.take (a launch's fit check and subtraction in one pass) answers as the two steps.
+    assert a.take(b) == (a - b if a.contains(b) else None)
+    assert (a + b).take(b) == (a + b) - b
+
+
 # -- allocator --------------------------------------------------------------------------------------
 
 
