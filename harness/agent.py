@@ -297,34 +297,35 @@ class Agent:
     def _stamp(self, framework_id: str, status: Status, now: float | None) -> None:
         """Record an executor's (or our own) update and queue it stamped: agent id, executor id,
         timestamp (`now`, else the clock's, unless the status has one) and a fresh uuid."""
-        task = self.tasks.get((framework_id, status.task_id))
+        # One unpacking instead of a NamedTuple property call per field read.
+        task_id, state, source, reason, message, _, executor_id, timestamp, uuid, healthy, _ = status
+        task = self.tasks.get((framework_id, task_id))
         if task is None or self.removed:
             return
         if task.state in TERMINAL:
             return  # an executor cannot take a task back from a terminal state
-        if status.state in TERMINAL:
+        if state in TERMINAL:
             self.live -= 1
-        task.state = status.state
-        task.statuses.append(status.state)
-        if status.healthy is not None:
-            task.healthy = status.healthy
-        timestamp = status.timestamp
+        task.state = state
+        task.statuses.append(state)
+        if healthy is not None:
+            task.healthy = healthy
         if timestamp is None:
             timestamp = now if now is not None else self.clock.time()
         # Every field, in order (new_record: two are built per launched task).
         stamped: Status = new_record(
             Status,
             (
-                status.task_id,
-                status.state,
-                status.source,
-                status.reason,
-                status.message,
+                task_id,
+                state,
+                source,
+                reason,
+                message,
                 self.agent_id,
-                status.executor_id or task.spec.executor_id,
+                executor_id or task.spec.executor_id,
                 timestamp,
-                status.uuid if status.uuid is not None else random_uuid(),
-                status.healthy,
+                uuid if uuid is not None else random_uuid(),
+                healthy,
                 None,  # unreachable_time: only the master sets it
             ),
         )
