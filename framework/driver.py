@@ -360,17 +360,18 @@ class Driver:
             events.append(Tick(now))
             self._last_tick = now
         self._observe_events(events)
-        # In a turn of offers alone the collector stays paused (as handle() pauses it) until its
+        offers = OffersReceived in map(type, events)  # not a generator step per status update
+        # In a turn with offers the collector stays paused (as handle() pauses it) until the turn's
         # answers are out: otherwise the young-generation pass over everything handle() built
-        # (about 30 ms for 10,000 launches) lands between handle() and the first answer. The next
-        # turn, right behind, pays for it instead.
-        paused = self._offers_alone and gc.isenabled()
+        # (about 30 ms for 10,000 launches) lands between handle() and the first answer. A later
+        # turn pays for it instead.
+        paused = offers and gc.isenabled()
         if paused:
             gc.disable()
         try:
             started = time.perf_counter()
             effects = self._state.handle(*events)
-            if OffersReceived in map(type, events):  # not a generator step per status update
+            if offers:
                 self._metrics.placement_latency.observe(time.perf_counter() - started)
             self._metrics.count_effects(effects)
             await self._perform(effects)

@@ -1,8 +1,8 @@
 """Offers queued among other events get a reactor turn of their own (framework/driver.py
 `_next_items`): the core sees the same order it would in one turn (offers ahead of the status
 updates queued before them, never ahead of anything else; the Tick after everything that arrived
-before it), updates wait at most one offer turn, and the collector is paused until that turn's
-answers are out."""
+before it), updates wait at most one offer turn, and the collector is paused until a turn with
+offers has sent its answers."""
 
 from __future__ import annotations
 

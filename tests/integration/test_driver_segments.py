@@ -6,6 +6,7 @@ The last test runs a real driver against a store whose writes the test holds bac
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -136,11 +137,15 @@ async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_h
         await driver.on_event(OffersReceived(1.0, offers))
         await poll(lambda: held.waiting > 0 and bool(client.sent), tries=500)
         sent_while_held = list(client.sent)
+        collecting_while_held = gc.isenabled()
         held.open.set()
         await poll(lambda: sum(isinstance(c, Accept) for c in client.sent) == 2, tries=500)
         await stop(running)
     finally:
         await store.close()
     assert held.waiting == 0
+    # A turn with offers keeps the collector paused until its answers are out, then resumes it.
+    assert not collecting_while_held
+    assert gc.isenabled()
     assert [type(c) for c in sent_while_held] == [Decline]
     assert [type(c) for c in client.sent if isinstance(c, Accept | Decline)] == [Decline, Accept, Accept]
