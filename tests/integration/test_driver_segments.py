@@ -1,7 +1,8 @@
 """How the driver cuts a turn's effects into store-then-send segments (framework/driver.py `_segments`):
 every call goes out after every Persist that precedes it in the list, calls that no Persist precedes
 go out before the first store write starts, and segments grow from FIRST_CHUNK to PERSIST_CHUNK.
-The last test runs a real driver against a store whose writes the test holds back."""
+The last two run a real driver: against a store whose writes the test holds back, and through a
+turn of offers with updates queued around them, checking every call against the writes before it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framework.core.effects import Accept, Decline, Effect, Persist, PersistFrameworkId
-from framework.core.events import OffersReceived, Subscribed
+from framework.core.effects import Accept, Acknowledge, Decline, Effect, Persist, PersistFrameworkId
+from framework.core.events import Event, OffersReceived, StatusUpdated, Subscribed, TaskState
 from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.driver import FIRST_CHUNK, PERSIST_CHUNK, _segments
 from framework.state.aio import AsyncStore
+from framework.state.mapping import changes_for
 from framework.state.records import Change
 from framework.state.sqlite import SqliteStore
 from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
@@ -149,3 +151,107 @@ async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_h
     assert gc.isenabled()
     assert [type(c) for c in sent_while_held] == [Decline]
     assert [type(c) for c in client.sent if isinstance(c, Accept | Decline)] == [Decline, Accept, Accept]
+
+
+class _EffectsState(SchedulerState):
+    """The real core, keeping every turn's effect list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns: list[list[Effect]] = []
+
+    def handle(self, *events: Event) -> list[Effect]:
+        effects = super().handle(*events)
+        self.turns.append(effects)
+        return effects
+
+
+class _LoggingClient(FakeClient):
+    def __init__(self, log: list[tuple[str, object]]) -> None:
+        super().__init__()
+        self._log = log
+
+    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
+        self._log.append(("call", effect))
+        super().answer(effect, future)
+
+
+async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Offers with updates queued around them, in small segments: for every call the driver sent,
+    # each Persist ahead of it in its turn's effect list had been stored when it was handed over.
+    monkeypatch.setattr("framework.driver.FIRST_CHUNK", 4)
+    monkeypatch.setattr("framework.driver.PERSIST_CHUNK", 16)
+    log: list[tuple[str, object]] = []
+    converting: list[list[Persist]] = []
+
+    def recorded_changes_for(effects: list[Persist]) -> list[Change]:
+        converting.append(effects)
+        return changes_for(effects)
+
+    monkeypatch.setattr("framework.driver.changes_for", recorded_changes_for)
+    state = _EffectsState()
+    store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+    real_apply = store.apply
+
+    async def logged_apply(changes: Sequence[Change]) -> None:
+        persists = converting.pop(0)  # the driver writes one segment at a time, in order
+        await real_apply(changes)
+        log.append(("stored", persists))
+
+    monkeypatch.setattr(store, "apply", logged_apply)
+    client = _LoggingClient(log)
+    try:
+        driver = quiet_driver(state, store)
+        driver.attach(client)
+        running = asyncio.create_task(driver.run())
+        await asyncio.sleep(0)
+        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 60})
+        await driver.submit_app(spec, create_only=True)
+        await driver.on_event(_offer_batch("warm", 4))
+        await poll(lambda: sum(isinstance(c, Accept) for _, c in log) == 4 and not driver._inbox, 500)
+        launched = [t for _, c in log if isinstance(c, Accept) for t in c.launches]
+        updates = [
+            StatusUpdated(2.0, t.task_id, TaskState.RUNNING, None, None, None, None, "SOURCE_EXECUTOR",
+                          f"uuid-{t.task_id}".encode())
+            for t in launched
+        ]  # fmt: skip
+        queued: list[Event] = [*updates[:16], _offer_batch("more", 4), *updates[16:]]
+        for event in queued:
+            await driver.on_event(event)
+        await poll(lambda: sum(isinstance(c, Acknowledge) for _, c in log) == len(updates), 500)
+        await stop(running)
+    finally:
+        await store.close()
+    stored: set[int] = set()
+    sent_with: dict[int, set[int]] = {}
+    for kind, item in log:
+        if kind == "stored":
+            assert isinstance(item, list)
+            stored |= {id(p) for p in item}
+        else:
+            sent_with[id(item)] = set(stored)
+    checked = 0
+    for effects in state.turns:
+        before: list[int] = []
+        for effect in effects:
+            if isinstance(effect, Persist):
+                before.append(id(effect))
+            elif id(effect) in sent_with:
+                late = set(before) - sent_with[id(effect)]
+                assert not late, f"a {type(effect).__name__} went out before {len(late)} records ahead of it"
+                checked += 1
+    assert checked >= len(updates) + 8  # every ACK and every answer of both rounds, at least
+
+
+def _offer_batch(name: str, agents: int) -> OffersReceived:
+    return OffersReceived(
+        1.0,
+        tuple(
+            Offer(f"{name}-{i}", f"{name}-agent-{i}", f"{name}-agent-{i}.example", "*",
+                  Resources.of(cpus=4, mem=4096))
+            for i in range(agents)
+        ),
+    )  # fmt: skip
