@@ -616,36 +616,39 @@ class Master:
 
     def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
         """An update from an agent: forward it if the framework is connected, record the task's state."""
+        self.status_updates(agent_id, ((framework_id, status, latest),))
+
+    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        """Updates from one agent, in order, each as `status_update` describes (the agent and the
+        books looked up once for the batch: two updates per launched task come this way)."""
         state = self.agents.get(agent_id)
         if state is None:
             return  # from a removed or not yet re-registered agent: ignored, the agent will retry
-        fw = self.frameworks.get(framework_id)
-        task = state.tasks.get((framework_id, status.task_id))
-        # (Framework.connected and Master.send spelled out: two calls fewer on every update.)
-        sink = fw.sink if fw is not None else None
-        if sink is not None:
-            uuid = status.uuid
-            if uuid is not None:
-                if task is not None:
-                    task.status_update_state = status.state
-                    task.status_update_uuid = uuid
-                self.ledger.update_sent(framework_id, uuid)
-            sink.send(codec.update_event(status))
-        if task is None:
-            return
-        if status.healthy is not None:
-            task.healthy = status.healthy
-        if task.state not in TERMINAL:
-            was_live = task.state is not _UNREACHABLE
-            task.state = latest
-            if latest in TERMINAL and was_live:
-                # Resources come back when the master first learns of the end, not on the ack.
-                self.allocator.recover(framework_id, task.spec.role, agent_id, task.spec.resources)
-                self.trigger_allocation()
-
-    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
+        tasks, frameworks, ledger = state.tasks, self.frameworks, self.ledger
         for framework_id, status, latest in updates:
-            self.status_update(agent_id, framework_id, status, latest)
+            task_id, status_state, _, _, _, _, _, _, uuid, healthy, _ = status  # one unpacking
+            fw = frameworks.get(framework_id)
+            task = tasks.get((framework_id, task_id))
+            # (Framework.connected and Master.send spelled out: two calls fewer on every update.)
+            sink = fw.sink if fw is not None else None
+            if sink is not None:
+                if uuid is not None:
+                    if task is not None:
+                        task.status_update_state = status_state
+                        task.status_update_uuid = uuid
+                    ledger.update_sent(framework_id, uuid)
+                sink.send(codec.update_event(status))
+            if task is None:
+                continue
+            if healthy is not None:
+                task.healthy = healthy
+            if task.state not in TERMINAL:
+                was_live = task.state is not _UNREACHABLE
+                task.state = latest
+                if latest in TERMINAL and was_live:
+                    # Resources come back when the master first learns of the end, not on the ack.
+                    self.allocator.recover(framework_id, task.spec.role, agent_id, task.spec.resources)
+                    self.trigger_allocation()
 
     def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
         state = self.agents.get(agent_id)
