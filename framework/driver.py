@@ -706,8 +706,9 @@ class Driver:
 def _offers_first(items: list[_Item]) -> list[_Item]:
     """Move offer events ahead of the status updates before them (never past any other event), so
     a turn answers its offers before it stores and acknowledges a burst of updates: the decision's
-    DECLINE and first ACCEPTs then go out in the turn's first segment. Safe for the reason given
-    in Driver._offers_ahead."""
+    DECLINE and first ACCEPTs then go out in the turn's first segments. Used for turns that are not
+    offers alone (the inbox held offers only, or the last turn was offers alone: `_next_items`).
+    Safe for the reason given in Driver._offers_ahead."""
     front: list[_Item] = []
     rest: list[_Item] = []
     blocked = False
