@@ -298,7 +298,15 @@ class HttpConnection(asyncio.Protocol):
         or None until more arrives."""
         pending = self._pending
         if pending is None:
-            head = self._read_head()
+            # The usual case inline: the whole head buffered, no empty lines before it, seen before
+            # (in _HEADS) and within the limits; anything else goes through _read_head.
+            buffer, pos = self._buffer, self._pos
+            end = buffer.find(b"\r\n\r\n", pos)
+            head = _HEADS.get(bytes(buffer[pos:end])) if pos < end <= pos + MAX_HEAD else None
+            if head is not None and head[6] <= self._max_body and not buffer.startswith(b"\r\n", pos):
+                self._pos = end + 4
+            else:
+                head = self._read_head()
             if head is None:
                 return None
             method, target, path, version, headers, keep_alive, length = head

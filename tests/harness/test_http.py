@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from harness import Harness
+from harness.http import HttpConnection, Response, Route
 from tests.harness.client import JSON, PATH
 
 Raw = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -211,3 +212,47 @@ async def test_requests_pipelined_behind_a_subscription_wait_for_its_end(h: Harn
         pass
     assert (await read_response(reader))[0] == 200
     other_writer.close()
+
+
+class _Transport(asyncio.Transport):
+    """What the server writes, kept (no socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _connection(max_body: int) -> tuple[HttpConnection, _Transport]:
+    routes = {"/echo": Route(lambda request: Response(200, request.body))}
+    connection = HttpConnection(routes, _raise, set(), max_body=max_body)
+    transport = _Transport()
+    connection.connection_made(transport)
+    return connection, transport
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+def test_a_head_seen_before_still_gets_every_check() -> None:
+    """Heads already parsed are recognised inline (http.py _next_request); the limits, empty
+    lines before the request line and a head still arriving take the general path, as before."""
+    request = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"
+    first, sent = _connection(max_body=100)
+    first.data_received(request + request)  # parsed once, then recognised
+    assert sent.written.count(b"HTTP/1.1 200 OK") == 2 and sent.written.count(b"0123456789") == 2
+    small, refused = _connection(max_body=5)  # the same head, over this connection's limit
+    small.data_received(request)
+    assert refused.written.startswith(b"HTTP/1.1 413 ") and refused.closed
+    later, answers = _connection(max_body=100)
+    later.data_received(b"\r\n" + request[:20])  # an empty line first, then half the head
+    assert answers.written == b""
+    later.data_received(request[20:])
+    assert answers.written.startswith(b"HTTP/1.1 200 OK") and answers.written.endswith(b"0123456789")
