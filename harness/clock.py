@@ -75,12 +75,14 @@ class LoopClock:
         self._on_error = on_error
         self._soon: deque[_Soon] = deque()
         self._soon_scheduled = False
-
-    def monotonic(self) -> float:
-        return self._loop.time()
-
-    def time(self) -> float:
-        return time.time()
+        # The clocks as plain callables, read twice per launched task: the loop's own clock
+        # (its timers run on it), which for asyncio's loops is time.monotonic itself, called
+        # without the two Python frames of a method calling loop.time().
+        loop_time = type(self._loop).time
+        self.monotonic: Callable[[], float] = (
+            time.monotonic if loop_time is asyncio.BaseEventLoop.time else self._loop.time
+        )
+        self.time: Callable[[], float] = time.time
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         if delay <= 0:

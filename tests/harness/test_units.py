@@ -3,7 +3,9 @@ manager, simulated executors, the OFFERS fast paths and the cluster templates.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from harness import codec
 from harness.agent import Agent, Forward
 from harness.allocator import Allocator
-from harness.clock import FixedDelay, ManualClock
+from harness.clock import FixedDelay, LoopClock, ManualClock
 from harness.cluster import ClusterSpecError, expand, parse_attributes
 from harness.ledger import Ledger, _BoundedSet
 from harness.model import (
@@ -730,3 +732,33 @@ def test_executor_update_of_a_command_task_equals_the_generic_encoding(
     status = Status(task_id, state, source, None, None, agent_id, task_id, timestamp, uuid)
     reference = codec.update_event(status).proto()
     assert codec.update_event(status).payload(codec.Encoding.PROTOBUF) == reference.SerializeToString()
+
+
+# -- the loop clock ---------------------------------------------------------------------------------
+
+
+async def test_loop_clock_reads_the_loops_own_clock() -> None:
+    loop = asyncio.get_running_loop()
+    clock = LoopClock()
+    before = loop.time()
+    now = clock.monotonic()
+    assert before <= now <= loop.time()
+    assert abs(clock.time() - time.time()) < 5
+
+
+class _SkewedLoop(asyncio.SelectorEventLoop):
+    def time(self) -> float:
+        return super().time() + 1_000_000.0
+
+
+def test_loop_clock_follows_a_loop_with_a_clock_of_its_own() -> None:
+    loop = _SkewedLoop()
+
+    async def read() -> tuple[float, float]:
+        return LoopClock().monotonic(), loop.time()
+
+    try:
+        now, loop_now = loop.run_until_complete(read())
+    finally:
+        loop.close()
+    assert loop_now - 1.0 <= now <= loop_now
