@@ -28,6 +28,7 @@ from harness import codec
 from harness.agent import Agent, Runtime
 from harness.clock import Clock, LoopClock
 from harness.cluster import ClusterSpecError, check_template, expand, parse_attributes
+from harness.heap import HeapFreezer
 from harness.http import HttpServer
 from harness.ledger import Ledger, ReceivedCall
 from harness.master import Master, MasterConfig
@@ -48,13 +49,22 @@ DEFAULT_RESOURCES = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]"
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
-def tune_gc() -> None:
+def tune_gc() -> HeapFreezer | None:
     """For a process dedicated to the harness (python -m harness, benchmark children), once the
-    cluster is built: freeze what exists out of the collector's sight and raise its thresholds.
-    The library never calls this itself: a host process (gantry run) owns its collector."""
+    cluster is built: freeze what exists out of the collector's sight, raise its thresholds and,
+    called on a running event loop, keep freezing what the harness builds every 0.1 s, with a
+    full collection every 10 minutes (harness/heap.py; returned, already started). The library
+    never calls this itself: a host process (gantry run) owns its collector."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None  # no loop to run the freezes on: the thresholds alone
+    freezer = HeapFreezer(loop)
+    freezer.start()
+    return freezer
 
 
 RuntimeFactory = Callable[[Agent, Clock], Runtime]
