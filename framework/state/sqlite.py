@@ -283,9 +283,14 @@ class _Runs:
     exactly the batch order. Tables do not interact, so the result is the same as executing the
     batch one change at a time.
 
-    A run of _PUT_TASK holds TaskRecords, not rows: `_TaskPuts` may still replace a queued record
-    by a later one of the same task, so the row is built at flush, once per record written, and
-    the run goes out as multi-row statements (`_put_tasks`).
+    A run of _PUT_TASK holds TaskRecords, and only the last put of each task in it is written, in
+    the place of its first: within one transaction only the last put's row survives the COMMIT,
+    and a task's status updates (STARTING, RUNNING) nearly always share a batch, so writing every
+    put cost one row write per task for nothing. The result is exactly that of writing every put:
+    the run holds no other statement on the tasks table, a task's row is inserted (given its rowid)
+    by its first put and only updated in place by later ones, and nothing reads the table between
+    the puts of one run (a PutAppVersion, whose version pruning reads it, flushes the runs first).
+    The rows then go out as multi-row statements (`_put_tasks`).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -310,7 +315,8 @@ class _Runs:
         for queue in self._queues.values():
             for sql, rows in queue:
                 if sql is _PUT_TASK:
-                    _put_tasks(self._conn, rows)
+                    # A dict keeps a key at its first insertion and the value of its last.
+                    _put_tasks(self._conn, list({record.task_id: record for record in rows}.values()))
                 else:
                     executemany(sql, rows)
         self._queues = {}
@@ -347,48 +353,6 @@ def _put_tasks(conn: sqlite3.Connection, records: list[TaskRecord]) -> None:
             done += size
     if done < count:
         conn.executemany(_PUT_TASK, map(_task_row, records[done:]))
-
-
-class _TaskPuts:
-    """Folds the puts of one task within a batch into one row write.
-
-    Within one transaction only the last put of a task survives the COMMIT, and the status updates
-    of a task (STARTING, RUNNING) nearly always arrive in the same batch, so writing every put cost
-    a row write per task for nothing. The last record takes the place of the first put in its run:
-    a task's row is inserted (gets its rowid) by its first put and only updated in place by later
-    ones, so the committed tables are exactly those of writing every put, rowids included. Folding
-    stops at whatever could observe the task's row in between: a RemoveTask of the task (a put
-    after it inserts a new row) and a PutAppVersion (its version pruning reads the tasks table).
-    """
-
-    __slots__ = ("rows", "runs", "slots")
-
-    def __init__(self, runs: _Runs) -> None:
-        self.runs = runs
-        # The open run of task puts (None: the next put opens one), and where the pending put of
-        # each task sits: (its run, its index in that run).
-        self.rows: list[Any] | None = None
-        self.slots: dict[str, tuple[list[Any], int]] = {}
-
-    def put(self, task: TaskRecord) -> None:
-        slot = self.slots.get(task.task_id)
-        if slot is not None:
-            slot[0][slot[1]] = task
-            return
-        if self.rows is None:
-            self.rows = self.runs.rows(_PUT_TASK)
-        self.slots[task.task_id] = (self.rows, len(self.rows))
-        self.rows.append(task)
-
-    def removed(self, task_id: str) -> None:
-        """A RemoveTask was queued: later puts of the task insert anew, after the delete."""
-        self.slots.pop(task_id, None)
-        self.rows = None  # the tasks table's current run is the DELETE's now
-
-    def barrier(self) -> None:
-        """Everything queued was flushed: nothing written before may be replaced any more."""
-        self.slots.clear()
-        self.rows = None
 
 
 class SqliteStore:
@@ -581,35 +545,30 @@ class SqliteStore:
     def _write(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> tuple[int, int]:
         """Execute the changes in order; return (events appended, terminal task records written).
 
-        Only the last of several puts of one task is written, at the place of the first: see
-        `_TaskPuts`. Every put still counts towards `terminal`, so pruning runs exactly when it
-        would if each put were written."""
+        Several puts of one task in one run of puts are written as one row (see _Runs.flush), but
+        every put counts towards `terminal`, so pruning runs exactly when it would if each put
+        were written."""
         events = terminal = 0
         runs = _Runs(conn)
-        puts = _TaskPuts(runs)
+        # The open run of task puts: status updates make most batches all PutTask, so the hot
+        # path is a type test, a table lookup and an append, with no match or call per change.
+        put_rows: list[Any] | None = None
         for change in changes:
-            # The hot path: status updates make most batches all PutTask, so it is a type test and
-            # a few operations inline, with no match or call per change.
             if type(change) is PutTask:
                 record = change.record
                 terminal += _TERMINAL_COLUMN[record.state._value_]
-                slot = puts.slots.get(record.task_id)
-                if slot is not None:
-                    slot[0][slot[1]] = record
-                    continue
-                rows = puts.rows
-                if rows is None:
-                    rows = puts.rows = runs.rows(_PUT_TASK)
-                puts.slots[record.task_id] = (rows, len(rows))
-                rows.append(record)
+                if put_rows is None:
+                    put_rows = runs.rows(_PUT_TASK)
+                put_rows.append(record)
                 continue
             match change:
                 case PutTask(record=task):  # a subclass of PutTask: same statement, same order
+                    runs.rows(_PUT_TASK).append(task)
                     terminal += task.terminal
-                    puts.put(task)
+                    put_rows = None
                 case RemoveTask(task_id=task_id):
                     runs.add(_REMOVE_TASK, (task_id,))
-                    puts.removed(task_id)
+                    put_rows = None
                 case AppendEvent(record=e):
                     runs.add(_RECORD_EVENT, (e.ts, e.kind, e.payload, e.app_id, e.task_id, e.deployment_id))
                     events += 1
@@ -623,10 +582,9 @@ class SqliteStore:
                     runs.add(_DELETE_APP, (deleted_at, app_id))
                 case PutAppVersion():
                     # A barrier: its version pruning reads tasks and deployments, and it writes
-                    # apps after any earlier DeleteApp, so everything queued before goes first
-                    # (and a task put after it must not be folded into one written before it).
+                    # apps after any earlier DeleteApp, so everything queued before goes first.
                     runs.flush()
-                    puts.barrier()
+                    put_rows = None
                     self._put_version(conn, change)
                 case _:
                     assert_never(change)
