@@ -10,6 +10,9 @@
 - CPU per stored task record on the driver's path (core PersistTask effects -> mapping.changes_for ->
   AsyncStore.apply, 2,000 records per apply): 100,000 launch records, then their STARTING and
   RUNNING updates, with the CPU time of both threads (event loop and store worker);
+- the store thread's own CPU per launched task (SqliteStore.apply only, thread CPU time): launches
+  of 2,000 tasks plus their apps' counters per apply, then the updates shaped as the simulated
+  executor sends them (a task's STARTING and RUNNING adjacent), 2,000 records per apply;
 - open (lock, WAL recovery, migration check) and `load()` of 100,000 live task records across
   1,000 apps: the store's share of the "reconciled view after restart <= 5 s" target.
 
@@ -30,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from framework.core.effects import PersistTask
+from framework.core.effects import Persist, PersistTask, PersistTaskCounter
 from framework.core.events import TaskState
 from framework.state.aio import AsyncStore
 from framework.state.mapping import changes_for
@@ -53,6 +56,8 @@ WRITE_RUNS = [(1, 300), (100, 100), (1_000, 50)]
 GROUP_COMMIT_APPLIES = 2_000
 CPU_TASKS = 100_000
 CPU_BATCH = 2_000  # records per apply, the driver's segment size
+STORE_CPU_TASKS = 20_000
+STORE_CPU_RUNS = 3
 
 
 def _task(n: int, state: TaskState = TaskState.RUNNING, apps: int = RESTART_APPS) -> TaskRecord:
@@ -196,6 +201,56 @@ def _cpu_per_record(data_dir: Path) -> dict[str, float]:
     }
 
 
+def _store_cpu_per_task(data_dir: Path) -> dict[str, float]:
+    """Store-thread CPU microseconds per launched task (median of STORE_CPU_RUNS fresh stores)."""
+
+    def record(n: int, state: TaskState) -> TaskRecord:
+        return dataclasses.replace(
+            _task(n, state, apps=10), healthy=None,
+            started_at=1.7e9 + n if state is TaskState.RUNNING else None,
+            status_uuid=None if state is TaskState.STAGING else n.to_bytes(16, "big"),
+        )  # fmt: skip
+
+    launches: list[list[Persist]] = []
+    for start in range(0, STORE_CPU_TASKS, CPU_BATCH):
+        tasks = range(start, start + CPU_BATCH)
+        launches.append([PersistTask(record(n, TaskState.STAGING)) for n in tasks])
+        launches[-1] += [PersistTaskCounter(f"/bench/app-{a}", (start + CPU_BATCH) // 10) for a in range(10)]
+    updates: list[list[Persist]] = []
+    for start in range(0, STORE_CPU_TASKS, CPU_BATCH // 2):
+        updates.append(
+            [PersistTask(record(n, s)) for n in range(start, start + CPU_BATCH // 2)
+             for s in (TaskState.STARTING, TaskState.RUNNING)]
+        )  # fmt: skip
+
+    def apply_all(store: SqliteStore, batches: list[list[Persist]]) -> float:
+        changes = [changes_for(batch) for batch in batches]  # the event loop's part, not timed
+        start = time.thread_time()
+        for batch in changes:
+            store.apply(batch)
+        return 1e6 * (time.thread_time() - start) / STORE_CPU_TASKS
+
+    launch_us, update_us = [], []
+    for run in range(STORE_CPU_RUNS):
+        store = SqliteStore.open(data_dir / str(run))
+        try:
+            launch_us.append(apply_all(store, launches))
+            update_us.append(apply_all(store, updates))
+        finally:
+            store.close()
+    totals = [a + b for a, b in zip(launch_us, update_us, strict=True)]
+    return {
+        "tasks": STORE_CPU_TASKS,
+        "batch": CPU_BATCH,
+        "runs": STORE_CPU_RUNS,
+        "launch_us_per_task": statistics.median(launch_us),
+        "updates_us_per_task": statistics.median(update_us),
+        "us_per_launched_task": statistics.median(totals),
+        "us_per_launched_task_min": min(totals),
+        "us_per_launched_task_max": max(totals),
+    }
+
+
 def _restart(data_dir: Path, loads: int = 3) -> dict[str, float]:
     """Open and load a store holding RESTART_TASKS live tasks of RESTART_APPS apps (best of `loads`)."""
     store = SqliteStore.open(data_dir)
@@ -245,6 +300,7 @@ def run(results_dir: Path) -> str:
         launch = _launch_rate(base / "launch")
         group = _group_commit_rate(base / "group")
         cpu = _cpu_per_record(base / "cpu")
+        store_cpu = _store_cpu_per_task(base / "store-cpu")
         restart = _restart(base / "restart")
     results = {
         "python": platform.python_version(),
@@ -255,6 +311,7 @@ def run(results_dir: Path) -> str:
         "launch": launch,
         "group_commit": group,
         "cpu_per_record": cpu,
+        "store_cpu_per_task": store_cpu,
         "restart": restart,
     }
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -289,6 +346,15 @@ def run(results_dir: Path) -> str:
             f"{cpu['us_per_launched_task']:.1f} us per launched task",
             f"launch record {cpu['launch_us_per_record']:.2f} us, status update"
             f" {cpu['update_us_per_record']:.2f} us (both threads, PersistTask to commit)",
+        ),
+        _row(
+            f"store thread CPU per launched task ({store_cpu['tasks']:,.0f} tasks, updates as the executor"
+            " sends them)",
+            f"{store_cpu['us_per_launched_task']:.1f} us per launched task",
+            f"launch {store_cpu['launch_us_per_task']:.2f} us + STARTING and RUNNING"
+            f" {store_cpu['updates_us_per_task']:.2f} us; median of {store_cpu['runs']}"
+            f" ({store_cpu['us_per_launched_task_min']:.1f}-{store_cpu['us_per_launched_task_max']:.1f});"
+            " SqliteStore.apply only",
         ),
         _row(
             f"restart: open + load() of {restart['tasks']:,.0f} tasks, {restart['apps']:,.0f} apps",

@@ -12,6 +12,11 @@ SIGKILL or a power cut after `apply` returned loses nothing, and a crash inside 
 of that batch behind (SQLite rolls the torn transaction back on the next open). Every write runs in
 BEGIN IMMEDIATE, so a batch takes the write lock up front and never fails half-way on a busy lock.
 
+Writes: a batch is regrouped per table into runs of one statement (_Runs); within a run of task
+puts only the last put of each task is written, in the place of its first, and task rows go out
+as multi-row upserts. Both leave exactly the tables that applying the changes one by one would
+(tests/unit/test_store_batch_props.py compares them row by row, rowids included).
+
 Schema: versioned migrations. `schema_version` has one row per applied migration; at open, the
 missing ones run in order inside the same transaction that records them, so a crash mid-migration
 leaves the previous version intact. A file written by a newer Gantry (more migrations than this
