@@ -1,9 +1,10 @@
 """SqliteStore.apply: a batch commits exactly what its changes applied one by one would, rowids included.
 
-The store writes only the last of several puts of one task within a batch (at the place of the
-first). These tests check that this shortcut is invisible: Hypothesis builds batches in which the
-puts of a few tasks collide with removals, version pruning (which reads the tasks table), events,
-counters and deployments, and compares the committed files row by row.
+The store writes only the last of several puts of one task within a run of puts (at the place of
+the first), and sends task rows as multi-row statements. These tests check that both shortcuts are
+invisible: Hypothesis builds batches in which the puts of a few tasks collide with removals,
+version pruning (which reads the tasks table), events, counters and deployments, and long runs of
+puts over many tasks, and compares the committed files row by row.
 """
 
 from __future__ import annotations
