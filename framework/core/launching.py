@@ -7,8 +7,8 @@ of the labels; and it remembers, per tuple of host ports, the task's resources a
 of its env. Agents of one size get the same ports in the same order, so across a large launch these
 tuples repeat and each task costs only its own id, slot and two tuples. What it builds equals
 `TaskLaunch.of(...)` field for field (tests/unit/test_launching.py and a property test check it);
-`TaskLaunch.of` and `spec.build_env` stay the reference definitions. `accept_capped` and
-`decline_capped` choose the refuse filters of a decision the launch cap cut short.
+`TaskLaunch.of` and `spec.build_env` stay the reference definitions. `accept_leftover` and
+`decline_unused` choose the refuse filters of a decision that left work waiting.
 
 Must not: do I/O or import anything outside the standard library and `framework.core`; remember more
 than `MEMO_LIMIT` port tuples per template; be used for a spec other than the one it was built for
@@ -27,7 +27,7 @@ from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources, ports_to_ranges
 from framework.core.spec import AppSpec, app_id_slug, port_env_name
 
-__all__ = ["MEMO_LIMIT", "LaunchTemplate", "Scalars", "accept_capped", "decline_capped", "template_for"]
+__all__ = ["MEMO_LIMIT", "LaunchTemplate", "Scalars", "accept_leftover", "decline_unused", "template_for"]
 
 # Port tuples remembered per template. An agent's tasks take the lowest free ports, so a launch onto
 # many alike agents repeats a few hundred tuples at most; the limit only bounds the odd cluster whose
@@ -132,28 +132,37 @@ def _could_host(free: Scalars, shapes: Sequence[Scalars]) -> bool:
     return any(all(f >= need for f, need in zip(free, shape, strict=True)) for shape in shapes)
 
 
-def decline_capped(unused: Sequence[Offer], shapes: Sequence[Scalars], quick: int,
-                   refuse_busy: float) -> tuple[list[Decline], int]:
-    """Decline offers the launch cap left unused: up to `quick` of those that could host a waiting
-    instance (of `shapes`) with no filter, so the next round has agents to fill; the rest with
-    `refuse_busy`. Returns the declines and how many of `quick` are left. Re-offering all of a large
-    idle cluster every second costs the master and Gantry more than the launches (10,000 offers
-    a round for 1,000 agents used), and an offer too small for any instance is only noise."""
+def decline_unused(unused: Sequence[Offer], shapes: Sequence[Scalars], quick: int, refuse_busy: float,
+                   refuse_unhostable: float) -> tuple[list[Decline], int]:
+    """Decline offers a decision left unused: up to `quick` of those that could host a waiting
+    instance (of `shapes`) with no filter, so the next round has agents to fill; the other hostable
+    ones with `refuse_busy`; those too small for any waiting instance with `refuse_unhostable`.
+    Returns the declines and how many of `quick` are left. Re-offering all of a large idle cluster
+    every second costs the master and Gantry more than the launches (10,000 offers a round for 1,000
+    agents used), and an offer too small for any instance is only noise: on a filling cluster, the
+    memory and disk a full agent has left (Mesos offers an agent that has 32 MB free) were a quarter
+    of all offers while the busy filter brought them back every few seconds. The long filter on them
+    loses nothing: a filter only holds the resources refused, so an agent whose tasks end is offered
+    again at once, and new work that might fit them (an app becoming launchable) REVIVEs."""
     hostable = [o.offer_id for o in unused if _could_host(o.resources.scalars_milli(), shapes)]
     chosen = hostable[:quick]
     taken = set(chosen)
-    later = tuple(o.offer_id for o in unused if o.offer_id not in taken)
+    later = tuple(o for o in hostable if o not in taken)
+    hostable_ids = set(hostable)
+    small = tuple(o.offer_id for o in unused if o.offer_id not in hostable_ids)
     declines = [Decline(tuple(chosen), 0.0)] if chosen else []
     if later:
         declines.append(Decline(later, refuse_busy))
+    if small:
+        declines.append(Decline(small, refuse_unhostable))
     return declines, quick - len(chosen)
 
 
-def accept_capped(accept: Accept, offers: Mapping[str, Offer], shapes: Sequence[Scalars],
-                  refuse_busy: float) -> Accept:
-    """A capped decision's Accept leaves no filter on what it leaves of the agent only if that
-    could still host a waiting instance; a full agent's leftovers get `refuse_busy` (an agent whose
-    tasks end is offered again whatever the filter: it only holds the refused resources)."""
+def accept_leftover(accept: Accept, offers: Mapping[str, Offer], shapes: Sequence[Scalars],
+                    refuse_unhostable: float) -> Accept:
+    """An Accept keeps its own filter on what it leaves of the agent only if that could still host
+    a waiting instance; a full agent's leftovers get `refuse_unhostable` (see decline_unused: an
+    agent whose tasks end is offered again whatever the filter)."""
     free = [sum(col) for col in zip(*(offers[i].resources.scalars_milli() for i in accept.offer_ids),
                                     strict=True)]
     for launch in accept.launches:
@@ -161,4 +170,4 @@ def accept_capped(accept: Accept, offers: Mapping[str, Offer], shapes: Sequence[
             free[k] -= used
     if _could_host(tuple(free), shapes):
         return accept
-    return replace(accept, refuse_seconds=refuse_busy)
+    return replace(accept, refuse_seconds=refuse_unhostable)

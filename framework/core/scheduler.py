@@ -16,14 +16,17 @@ Policies (docs/app-spec.md describes them for users):
 - Offers: launchable work is packed by `placement.place`; one Accept per agent and role carries all
   its launches; offers left over are declined. Refuse filter: `refuse_seconds_busy` (short) while
   launchable work is still unplaced after this round, else `refuse_seconds_idle` (long); when only
-  backed-off work waits, until the earliest backoff ends (clamped to [busy, idle]).
+  backed-off work waits, until the earliest backoff ends (clamped to [busy, idle]). While work waits,
+  offers (and an Accept's leftovers) too small for any waiting instance get `refuse_seconds_idle`:
+  a filter holds only the refused resources, and new work REVIVEs (launching.decline_unused).
 - One `handle` call launches at most `max_launches_per_decision` tasks, shared fairly between the
   waiting apps (budget.py): storing and sending 100,000 launches takes seconds, and every offer must
   be answered inside its allocation interval. When the cap cut a round short, QUICK_DECLINES_PER_AGENT
   of the offers it leaves unused per agent it launched on are declined with no filter, so they come
-  back at the next allocation; the rest get `refuse_seconds_busy`.
+  back at the next allocation; the rest that could host an instance get `refuse_seconds_busy`.
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
-  becomes launchable, at most once per `revive_min_interval_seconds` (a later one waits for a Tick).
+  (or a new version of one) becomes launchable, at most once per `revive_min_interval_seconds` (a
+  later one waits for a Tick).
 - Unknown tasks (updates for ids we do not know, e.g. from before a crash of our store) are killed
   when live; their updates are acknowledged all the same.
 - The timed policies (unreachable tasks, kill retries, lost launches, reconciliation) are described
@@ -74,7 +77,7 @@ from framework.core.events import (
     TaskState,
     Tick,
 )
-from framework.core.launching import LaunchTemplate, accept_capped, decline_capped, template_for
+from framework.core.launching import LaunchTemplate, accept_leftover, decline_unused, template_for
 from framework.core.model import Constraint, ConstraintOperator, Demand, Policy, RunningTask
 from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
@@ -198,7 +201,7 @@ class SchedulerState:
         self._unreachable: set[str] = set()
         self._dirty: set[str] = set()  # apps to run the reconciler for before the next decision
         self._pending_apps: set[str] = set()  # apps whose last plan has slots to launch
-        self._launchable_seen: set[str] = set()
+        self._launchable_seen: set[tuple[str, str]] = set()  # (app id, version) at the last check
         self._suppressed = False
         self._last_revive: float | None = None
         self._revive_due: float | None = None
@@ -581,7 +584,9 @@ class SchedulerState:
         """Suppress when nothing can launch now; Revive (rate-limited) when something newly can."""
         if not self.subscribed:
             return
-        launchable = set(self._launchable(now))
+        # Keyed by version too: a new version of a waiting app is new work, whose instances may fit
+        # offers the long filter keeps away as too small for the old one (decline_unused).
+        launchable = {(a, self._apps[a].version) for a in self._launchable(now)}
         if not launchable:
             self._revive_due = None
             if not self._suppressed:
@@ -636,14 +641,18 @@ class SchedulerState:
         # The DECLINE first (it waits for nothing), then the counters, then agent by agent each
         # Accept right behind its own tasks' records: a driver that stores effects in chunks can
         # send the first Accepts while it is still storing the later ones.
-        if capped:
+        if capped or placement.unplaced:
+            # Work is left waiting: what could host it comes back soon, what is too small for any
+            # of it stays away (decline_unused says why that loses nothing).
             shapes = [Resources.of(cpus=a.spec.cpus, mem=a.spec.mem, disk=a.spec.disk).scalars_milli()
                       for _, a in apps]
             by_id = {o.offer_id: o for o in ev.offers}
-            busy = self.config.refuse_seconds_busy
-            groups = [(p, accept_capped(accept, by_id, shapes, busy)) for p, accept in groups]
-            self._quick_declines += QUICK_DECLINES_PER_AGENT * len(groups)
-            declines, self._quick_declines = decline_capped(unused, shapes, self._quick_declines, busy)
+            busy, small = self.config.refuse_seconds_busy, self.config.refuse_seconds_idle
+            groups = [(p, accept_leftover(accept, by_id, shapes, small)) for p, accept in groups]
+            quick = self._quick_declines + QUICK_DECLINES_PER_AGENT * len(groups) if capped else 0
+            declines, quick = decline_unused(unused, shapes, quick, busy, small)
+            if capped:
+                self._quick_declines = quick
             out.extend(declines)
         elif unused:
             out.append(Decline(tuple(o.offer_id for o in unused), refuse))

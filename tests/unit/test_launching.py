@@ -27,7 +27,7 @@ from framework.core.effects import (
     new_task_record,
 )
 from framework.core.events import StatusUpdated, TaskState
-from framework.core.launching import MEMO_LIMIT, LaunchTemplate, accept_capped, decline_capped, template_for
+from framework.core.launching import MEMO_LIMIT, LaunchTemplate, accept_leftover, decline_unused, template_for
 from framework.core.model import Offer
 from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources
@@ -124,7 +124,7 @@ def test_template_for_rebuilds_only_when_spec_or_version_change() -> None:
     assert template_for(first, other, "v.1").spec is other
 
 
-# -- refuse filters of a capped decision ------------------------------------------------------------
+# -- refuse filters of a decision that left work waiting ---------------------------------------------
 
 SHAPES = [Resources.of(cpus=1, mem=128).scalars_milli()]
 
@@ -133,24 +133,27 @@ def offer(offer_id: str, cpus: float, mem: float) -> Offer:
     return Offer(offer_id, "a-" + offer_id, "h", "*", Resources.of(cpus=cpus, mem=mem), {})
 
 
-def test_decline_capped_declines_up_to_quick_hostable_offers_without_a_filter() -> None:
+def test_decline_unused_declines_up_to_quick_hostable_offers_without_a_filter() -> None:
     unused = [offer("o1", 4, 1024), offer("o2", 0.5, 1024), offer("o3", 1, 128), offer("o4", 2, 256)]
-    # o2 cannot host 1 cpu; of o1, o3, o4 the first two go unfiltered, the rest get the busy filter
-    two_quick = [Decline(("o1", "o3"), 0.0), Decline(("o2", "o4"), 5.0)]
-    assert decline_capped(unused, SHAPES, 2, 5.0) == (two_quick, 0)
-    all_quick = [Decline(("o1", "o3", "o4"), 0.0), Decline(("o2",), 5.0)]
-    assert decline_capped(unused, SHAPES, 9, 5.0) == (all_quick, 6)  # 6 of 9 left for later offers
-    assert decline_capped(unused[:1], SHAPES, 0, 5.0) == ([Decline(("o1",), 5.0)], 0)
+    # o2 cannot host 1 cpu: the long filter; of o1, o3, o4 the first two go unfiltered, the rest
+    # get the busy filter
+    two_quick = [Decline(("o1", "o3"), 0.0), Decline(("o4",), 5.0), Decline(("o2",), 120.0)]
+    assert decline_unused(unused, SHAPES, 2, 5.0, 120.0) == (two_quick, 0)
+    all_quick = [Decline(("o1", "o3", "o4"), 0.0), Decline(("o2",), 120.0)]
+    assert decline_unused(unused, SHAPES, 9, 5.0, 120.0) == (all_quick, 6)  # 6 of 9 left for later offers
+    assert decline_unused(unused[:1], SHAPES, 0, 5.0, 120.0) == ([Decline(("o1",), 5.0)], 0)
+    assert decline_unused(unused[1:2], SHAPES, 3, 5.0, 120.0) == ([Decline(("o2",), 120.0)], 3)
+    assert decline_unused([], SHAPES, 3, 5.0, 120.0) == ([], 3)
 
 
-def test_accept_capped_filters_only_leftovers_too_small_for_an_instance() -> None:
+def test_accept_leftover_filters_only_leftovers_too_small_for_an_instance() -> None:
     offers = {"o1": offer("o1", 2, 256), "o2": offer("o2", 1, 128)}
     spec = validate_app({"id": "/a", "cmd": "x", "cpus": 1, "mem": 128})
     launch = TaskLaunch.of(spec, "v.1", "a.1", 0, "a1", "h", "*", Resources.of(cpus=1, mem=128), ())
     roomy = Accept("a1", ("o1", "o2"), (launch,), 0.0)  # 3 cpus, 384 MB offered, 1 cpu used: room left
     full = Accept("a1", ("o2",), (launch,), 0.0)  # 1 cpu offered, 1 used: nothing left
-    assert accept_capped(roomy, offers, SHAPES, 5.0) is roomy
-    assert accept_capped(full, offers, SHAPES, 5.0) == Accept("a1", ("o2",), (launch,), 5.0)
+    assert accept_leftover(roomy, offers, SHAPES, 120.0) is roomy
+    assert accept_leftover(full, offers, SHAPES, 120.0) == Accept("a1", ("o2",), (launch,), 120.0)
 
 
 # -- draft builders --------------------------------------------------------------------------------

@@ -259,18 +259,19 @@ def test_handle_leaves_the_cyclic_collector_as_it_found_it() -> None:
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
     # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto one agent of 4
     # cpus); QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
-    # return at the next allocation, the others with the busy filter, as is an offer too small for
-    # any instance (a7) and the full agent's leftovers. The next rounds launch 4, then the last 2.
+    # return at the next allocation, the others with the busy filter; an offer too small for any
+    # instance (a7) and the full agent's leftovers get the long one. The next rounds launch 4, then
+    # the last 2.
     sim = Sim(SchedulerConfig(max_launches_per_decision=4))
     sim.subscribe()
     sim.submit(instances=10)
     sim.at(1.0)
     first = sim.offers(sim.offer("a7", cpus=0.5), *(sim.offer(f"a{i}") for i in range(7)))
     assert len(launches(first)) == 4
-    assert {a.refuse_seconds for a in only(first, Accept)} == {5.0}  # a full agent: nothing left to fill
+    assert {a.refuse_seconds for a in only(first, Accept)} == {120.0}  # a full agent: nothing left to fill
     soon = Decline(("offer-3", "offer-4", "offer-5", "offer-6"), 0.0)
-    later = Decline(("offer-1", "offer-7", "offer-8"), 5.0)
-    assert only(first, Decline) == [soon, later]
+    later = Decline(("offer-7", "offer-8"), 5.0)
+    assert only(first, Decline) == [soon, later, Decline(("offer-1",), 120.0)]
     status = sim.state.app_status(APP, sim.now)
     assert status is not None and status.waiting == 6
     sim.at(2.0)
@@ -336,12 +337,36 @@ def test_persist_task_and_counter_before_accept() -> None:
     assert all(e.record.state is TaskState.STAGING for e in only(effects, PersistTask))
 
 
-def test_unplaceable_work_is_declined_short_and_explained_in_the_queue() -> None:
+def test_offers_that_fit_waiting_work_but_hold_none_are_declined_short() -> None:
+    # Two instances, one per host (UNIQUE): the second agent could host one by its resources, so it
+    # comes back soon (the constraint's counts may change), not after the long filter.
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=3, constraints=[["hostname", "UNIQUE"]])
+    effects = sim.offers(sim.offer("a1"), sim.offer("a2", mem=64))
+    assert len(launches(effects)) == 1
+    assert only(effects, Decline) == [Decline(("offer-2",), 120.0)]  # 64 MB: too small for any
+    assert {a.refuse_seconds for a in only(effects, Accept)} == {5.0}  # a1 has room, UNIQUE refuses it
+
+
+def test_a_new_version_of_waiting_work_revives_the_offers_the_long_filter_keeps_away() -> None:
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=2, mem=8192)
+    assert only(sim.offers(sim.offer("a1", mem=4096)), Decline) == [Decline(("offer-1",), 120.0)]
+    sim.at(100.0)  # well past the revive rate limit
+    assert Revive() not in sim.tick(100.0)  # the same work waiting: nothing new to offer it
+    assert Revive() in sim.submit(instances=2, mem=2048)  # a new version: a 4096 MB agent fits it now
+
+
+def test_unplaceable_work_is_declined_long_and_explained_in_the_queue() -> None:
+    # Nothing offered can host an instance (every agent is short of memory): the long filter, since
+    # a filter holds only the refused resources (an agent whose tasks end is offered again at once).
     sim = Sim()
     sim.subscribe()
     sim.submit(instances=2, mem=8192)
     effects = sim.offers(sim.offer("a1", mem=4096), sim.offer("a2", mem=2048))
-    assert only(effects, Decline) == [Decline(("offer-1", "offer-2"), 5.0)]
+    assert only(effects, Decline) == [Decline(("offer-1", "offer-2"), 120.0)]
     sim.offers(sim.offer("a1", mem=4096))
     (entry,) = sim.state.queue_view(sim.now)
     assert (entry.app_id, entry.waiting, entry.offer_rounds) == (APP, 2, 2)
