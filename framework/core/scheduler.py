@@ -23,7 +23,8 @@ Policies (docs/app-spec.md describes them for users):
   waiting apps (budget.py): storing and sending 100,000 launches takes seconds, and every offer must
   be answered inside its allocation interval. When the cap cut a round short, QUICK_DECLINES_PER_AGENT
   of the offers it leaves unused per agent it launched on are declined with no filter, so they come
-  back at the next allocation; the rest that could host an instance get `refuse_seconds_busy`.
+  back at the next allocation; the rest that could host an instance come back as many a round
+  after that (filters of 1, 2, ... s, up to `refuse_seconds_busy`; launching.decline_unused).
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
   (or a new version of one) becomes launchable, at most once per `revive_min_interval_seconds` (a
   later one waits for a Tick).
@@ -213,6 +214,10 @@ class SchedulerState:
                                          staging_wait=cfg.staging_reconcile_seconds)
         self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
         self._quick_declines = 0  # capped-out offers this handle() call may still decline unfiltered
+        # Pacing of the other capped-out offers in this handle() call (launching.decline_unused):
+        # how many come back per round, and how many were paced so far.
+        self._per_round = 0
+        self._paced = 0
 
     @classmethod
     def restore(
@@ -263,7 +268,7 @@ class SchedulerState:
         out: list[Effect] = []
         now = 0.0
         self._launch_budget = self.config.max_launches_per_decision
-        self._quick_declines = 0
+        self._quick_declines = self._per_round = self._paced = 0
         for event in events:
             now = event.now
             match event:
@@ -649,10 +654,15 @@ class SchedulerState:
             by_id = {o.offer_id: o for o in ev.offers}
             busy, small = self.config.refuse_seconds_busy, self.config.refuse_seconds_idle
             groups = [(p, accept_leftover(accept, by_id, shapes, small)) for p, accept in groups]
-            quick = self._quick_declines + QUICK_DECLINES_PER_AGENT * len(groups) if capped else 0
-            declines, quick = decline_unused(unused, shapes, quick, busy, small)
             if capped:
-                self._quick_declines = quick
+                self._quick_declines += QUICK_DECLINES_PER_AGENT * len(groups)
+                self._per_round += QUICK_DECLINES_PER_AGENT * len(groups)
+            declines, quick, paced = decline_unused(
+                unused, shapes, self._quick_declines if capped else 0, busy, small,
+                per_round=self._per_round if capped else 0, paced=self._paced,
+            )
+            if capped:
+                self._quick_declines, self._paced = quick, paced
             out.extend(declines)
         elif unused:
             out.append(Decline(tuple(o.offer_id for o in unused), refuse))

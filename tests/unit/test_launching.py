@@ -138,12 +138,38 @@ def test_decline_unused_declines_up_to_quick_hostable_offers_without_a_filter() 
     # o2 cannot host 1 cpu: the long filter; of o1, o3, o4 the first two go unfiltered, the rest
     # get the busy filter
     two_quick = [Decline(("o1", "o3"), 0.0), Decline(("o4",), 5.0), Decline(("o2",), 120.0)]
-    assert decline_unused(unused, SHAPES, 2, 5.0, 120.0) == (two_quick, 0)
+    assert decline_unused(unused, SHAPES, 2, 5.0, 120.0) == (two_quick, 0, 1)
     all_quick = [Decline(("o1", "o3", "o4"), 0.0), Decline(("o2",), 120.0)]
-    assert decline_unused(unused, SHAPES, 9, 5.0, 120.0) == (all_quick, 6)  # 6 of 9 left for later offers
-    assert decline_unused(unused[:1], SHAPES, 0, 5.0, 120.0) == ([Decline(("o1",), 5.0)], 0)
-    assert decline_unused(unused[1:2], SHAPES, 3, 5.0, 120.0) == ([Decline(("o2",), 120.0)], 3)
-    assert decline_unused([], SHAPES, 3, 5.0, 120.0) == ([], 3)
+    assert decline_unused(unused, SHAPES, 9, 5.0, 120.0) == (all_quick, 6, 0)  # 6 of 9 left for later offers
+    assert decline_unused(unused[:1], SHAPES, 0, 5.0, 120.0) == ([Decline(("o1",), 5.0)], 0, 1)
+    assert decline_unused(unused[1:2], SHAPES, 3, 5.0, 120.0) == ([Decline(("o2",), 120.0)], 3, 0)
+    assert decline_unused([], SHAPES, 3, 5.0, 120.0) == ([], 3, 0)
+
+
+def test_decline_unused_paces_the_hostable_rest_one_round_apart() -> None:
+    unused = [offer(f"o{i}", 4, 1024) for i in range(8)] + [offer("s", 0.5, 64)]
+    ids = [o.offer_id for o in unused]
+    declines, _, paced = decline_unused(unused, SHAPES, 2, 5.0, 120.0, per_round=2)
+    assert paced == 6
+    assert declines == [
+        Decline(tuple(ids[0:2]), 0.0),  # the quick ones: the next allocation
+        Decline(tuple(ids[2:4]), 1.0),  # then as many a round
+        Decline(tuple(ids[4:6]), 2.0),
+        Decline(tuple(ids[6:8]), 3.0),
+        Decline(("s",), 120.0),
+    ]
+    # The busy filter caps the pacing: what would come back later than it comes back with it.
+    declines, _, _ = decline_unused(unused, SHAPES, 2, 2.5, 120.0, per_round=2)
+    shape = [(len(d.offer_ids), d.refuse_seconds) for d in declines]
+    assert shape == [(2, 0.0), (2, 1.0), (2, 2.0), (2, 2.5), (1, 120.0)]
+    # A busy filter shorter than a round (the integration tests' timers): no pacing at all.
+    declines, _, _ = decline_unused(unused, SHAPES, 2, 0.2, 120.0, per_round=2)
+    assert [(len(d.offer_ids), d.refuse_seconds) for d in declines] == [(2, 0.0), (6, 0.2), (1, 120.0)]
+    # A later offer event of the same decision goes on where the earlier one stopped (3 paced: the
+    # second round has one place left).
+    declines, _, paced = decline_unused(unused[:4], SHAPES, 0, 5.0, 120.0, per_round=2, paced=3)
+    assert [(len(d.offer_ids), d.refuse_seconds) for d in declines] == [(1, 2.0), (2, 3.0), (1, 4.0)]
+    assert paced == 7
 
 
 def test_accept_leftover_filters_only_leftovers_too_small_for_an_instance() -> None:

@@ -259,9 +259,9 @@ def test_handle_leaves_the_cyclic_collector_as_it_found_it() -> None:
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
     # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto one agent of 4
     # cpus); QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
-    # return at the next allocation, the others with the busy filter; an offer too small for any
-    # instance (a7) and the full agent's leftovers get the long one. The next rounds launch 4, then
-    # the last 2.
+    # return at the next allocation, the next four a round later (a 1 s filter); an offer too small
+    # for any instance (a7) and the full agent's leftovers get the long one. The next rounds launch
+    # 4, then the last 2.
     sim = Sim(SchedulerConfig(max_launches_per_decision=4))
     sim.subscribe()
     sim.submit(instances=10)
@@ -270,7 +270,7 @@ def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> 
     assert len(launches(first)) == 4
     assert {a.refuse_seconds for a in only(first, Accept)} == {120.0}  # a full agent: nothing left to fill
     soon = Decline(("offer-3", "offer-4", "offer-5", "offer-6"), 0.0)
-    later = Decline(("offer-7", "offer-8"), 5.0)
+    later = Decline(("offer-7", "offer-8"), 1.0)
     assert only(first, Decline) == [soon, later, Decline(("offer-1",), 120.0)]
     status = sim.state.app_status(APP, sim.now)
     assert status is not None and status.waiting == 6
