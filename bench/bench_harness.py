@@ -605,7 +605,8 @@ def _markdown(r: dict[str, Any]) -> str:
         " acknowledges every update (two per task); the master's CPU time per task (the best of"
         f" {LAUNCH_REPEATS} runs, all of them in the JSON) is what the"
         " end-to-end benchmark needs well under 100 us. `gc`: Python's default collector thresholds,"
-        f" or `harness.tune_gc()` ({', '.join(f'{t:,}' for t in GC_THRESHOLDS)}, after gc.freeze())."
+        f" or `harness.tune_gc()` ({', '.join(f'{t:,}' for t in GC_THRESHOLDS)}, after gc.freeze(),"
+        " then a freeze every 0.1 s and a full collection every 10 minutes)."
         " Violations are offers this Python scheduler answered later than one allocation interval"
         " (building the 100,000 TaskInfos of the first cycle takes it seconds); requests above"
         " 2.1 per task are DECLINEs of re-offered leftovers and ACKs of updates resent after 10 s.",
