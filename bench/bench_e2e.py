@@ -564,7 +564,8 @@ def _section(
         "## End to end (Gantry + fake master)",
         "",
         "Gantry (production settings: at most "
-        f"{Settings().max_launches_per_decision:,} launches per decision, its collector thresholds) against",
+        f"{Settings().max_launches_per_decision:,} launches per decision, its collector thresholds, its heap",
+        "frozen every 0.1 s) against",
         "the harness in a child process over HTTP (its collector tuned as `python -m harness` does); agents",
         f"of {AGENT_RESOURCES.split(';ports')[0]}; one app of 0.4-cpu tasks filling every agent; allocation",
         f"interval {ALLOCATION_INTERVAL:g} s; load average {load:.1f} on {os.cpu_count()} cores at start;",
