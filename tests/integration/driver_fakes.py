@@ -3,7 +3,8 @@
 `quiet_driver` builds a Driver the way the composition root does, logging only errors; `poll` and
 `stop` wait for what a running driver did and stop it; `FakeClient`
 stands in for the Mesos client (the driver's CallSender): always subscribed, it records every call
-and answers it at once, unless a subclass's `answer` decides otherwise. Who uses it:
+and answers it at once, unless a subclass's `answer` decides otherwise; `HeldStore` lets a test hold
+a real store's writes back; `offers_event` is one offer event of whole 4-cpu agents. Who uses it:
 tests/integration/test_driver_*.py and test_runtime_shutdown.py.
 """
 
@@ -12,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from framework.core.effects import Acknowledge
+from framework.core.events import OffersReceived
+from framework.core.model import Offer
+from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.driver import Driver
 from framework.logging import build_logger
 from framework.metrics import build_metrics
 from framework.settings import LogFormat, LogLevel
 from framework.state.aio import AsyncStore
+from framework.state.records import Change
 
 
 async def poll(check: Callable[[], bool], tries: int, every: float = 0.01) -> None:
@@ -43,6 +48,34 @@ def quiet_driver(state: SchedulerState, store: AsyncStore, clock: Callable[[], f
     log = build_logger(LogFormat.JSON, LogLevel.ERROR)
     metrics = build_metrics("test")
     return Driver(state, store, metrics, log, framework_name="gantry", embedded_cluster=False, clock=clock)
+
+
+def offers_event(name: str, agents: int, now: float = 1.0) -> OffersReceived:
+    """One offer event: `agents` agents of 4 cpus and 4 GB; offers `<name>-<i>`, agents `<name>-agent-<i>`."""
+    return OffersReceived(
+        now,
+        tuple(
+            Offer(f"{name}-{i}", f"{name}-agent-{i}", f"{name}-agent-{i}.example", "*",
+                  Resources.of(cpus=4, mem=4096))
+            for i in range(agents)
+        ),
+    )  # fmt: skip
+
+
+class HeldStore:
+    """Wraps a real AsyncStore's apply so the test decides when each write may start (`open`)."""
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.real_apply = store.apply
+        self.open = asyncio.Event()
+        self.open.set()
+        self.waiting = 0
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        self.waiting += 1
+        await self.open.wait()
+        self.waiting -= 1
+        await self.real_apply(changes)
 
 
 class FakeClient:

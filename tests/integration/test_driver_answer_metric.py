@@ -10,26 +10,13 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from framework.core.effects import Accept, Decline
-from framework.core.events import Disconnected, OffersReceived, Subscribed
-from framework.core.model import Offer
-from framework.core.resources import Resources
+from framework.core.events import Disconnected, Subscribed
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.driver import Driver
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
-
-
-def _offers(name: str, agents: int, now: float) -> OffersReceived:
-    return OffersReceived(
-        now,
-        tuple(
-            Offer(f"{name}-{i}", f"{name}-agent-{i}", f"{name}-agent-{i}.example", "*",
-                  Resources.of(cpus=4, mem=4096))
-            for i in range(agents)
-        ),
-    )  # fmt: skip
+from tests.integration.driver_fakes import FakeClient, offers_event, poll, quiet_driver, stop
 
 
 def _answer_metrics(driver: Driver) -> dict[str, float]:
@@ -61,16 +48,16 @@ async def test_each_answered_offer_is_observed_once_from_its_receipt_to_its_answ
         await driver.submit_app(spec, create_only=True)
         # 5 tasks of 1 cpu on 3 agents of 4: two ACCEPTs and a DECLINE, each 0.25 s after receipt.
         clock[0] = 1.25
-        await driver.on_event(_offers("a", 3, now=1.0))
+        await driver.on_event(offers_event("a", 3, now=1.0))
         await poll(lambda: _answers(client) == 3 and not driver._inbox, tries=500)
         in_time = _answer_metrics(driver)
         # Nothing left to launch: both offers declined, 1.5 s after receipt (late).
         clock[0] = 3.0
-        await driver.on_event(_offers("b", 2, now=1.5))
+        await driver.on_event(offers_event("b", 2, now=1.5))
         await poll(lambda: _answers(client) == 4 and not driver._inbox, tries=500)
         # Offers on a lost subscription are answered by nobody: nothing observed, nothing kept.
         await driver.on_event(Disconnected(3.0, "stream dropped"))
-        await driver.on_event(_offers("c", 2, now=3.0))
+        await driver.on_event(offers_event("c", 2, now=3.0))
         await poll(lambda: not driver._inbox, tries=500)
         await asyncio.sleep(0.05)  # the last turn ends
         await stop(running)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,16 @@ from framework.core.effects import Accept, Effect
 from framework.core.events import (
     Disconnected,
     Event,
-    OffersReceived,
     StatusUpdated,
     Subscribed,
     TaskState,
     Tick,
 )
-from framework.core.model import Offer
-from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.state.aio import AsyncStore
-from framework.state.records import Change
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
+from tests.integration.driver_fakes import FakeClient, HeldStore, offers_event, poll, quiet_driver, stop
 
 
 class _RecordingState(SchedulerState):
@@ -49,18 +44,9 @@ def _update(n: int) -> StatusUpdated:
     return StatusUpdated(1.0, f"t.{n}", TaskState.RUNNING, "agent-1", None, None, None, "SOURCE_MASTER", None)
 
 
-def _offers(name: str, agents: int = 1) -> OffersReceived:
-    return OffersReceived(
-        1.0,
-        tuple(
-            Offer(f"{name}-{i}", f"agent-{i}", f"agent-{i}.example", "*", Resources.of(cpus=4, mem=4096))
-            for i in range(agents)
-        ),
-    )
-
 
 async def test_offers_go_alone_and_the_core_sees_the_order_one_turn_would_give(data_dir: Path) -> None:
-    first, second = _offers("first"), _offers("second")
+    first, second = offers_event("first", 1), offers_event("second", 1)
     lost = Disconnected(1.0, "stream dropped")
     queued: list[Event] = [
         *(_update(n) for n in range(10)), first, *(_update(n) for n in range(10, 20)),
@@ -85,28 +71,13 @@ async def test_offers_go_alone_and_the_core_sees_the_order_one_turn_would_give(d
     assert state.turns[1] == [*queued[:10], *queued[11:], Tick(100.0)]
 
 
-class _HeldStore:
-    """Wraps a real AsyncStore's apply so the test decides when writes may start."""
-
-    def __init__(self, store: AsyncStore) -> None:
-        self.real_apply = store.apply
-        self.open = asyncio.Event()
-        self.open.set()
-        self.waiting = 0
-
-    async def apply(self, changes: Sequence[Change]) -> None:
-        self.waiting += 1
-        await self.open.wait()
-        self.waiting -= 1
-        await self.real_apply(changes)
-
 
 async def test_offers_arriving_during_an_offer_turn_wait_for_a_full_turn_and_the_collector_resumes(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = _RecordingState()
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
-    held = _HeldStore(store)
+    held = HeldStore(store)
     monkeypatch.setattr(store, "apply", held.apply)
     client = FakeClient()
     assert gc.isenabled()
@@ -120,7 +91,7 @@ async def test_offers_arriving_during_an_offer_turn_wait_for_a_full_turn_and_the
         await driver.submit_app(spec, create_only=True)
         state.turns.clear()
         held.open.clear()
-        first, second = _offers("first", agents=2), _offers("second", agents=2)
+        first, second = offers_event("first", 2), offers_event("second", 2)
         for event in (_update(0), first, _update(1)):
             await driver.on_event(event)
         # The offer turn launches, so it waits on the held write: more offers arrive meanwhile.

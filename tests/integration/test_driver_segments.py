@@ -16,9 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.core.effects import Accept, Acknowledge, Decline, Effect, Persist, PersistFrameworkId
-from framework.core.events import Event, OffersReceived, StatusUpdated, Subscribed, TaskState
-from framework.core.model import Offer
-from framework.core.resources import Resources
+from framework.core.events import Event, StatusUpdated, Subscribed, TaskState
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.driver import FIRST_CHUNK, PERSIST_CHUNK, _segments
@@ -26,7 +24,7 @@ from framework.state.aio import AsyncStore
 from framework.state.mapping import changes_for
 from framework.state.records import Change
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
+from tests.integration.driver_fakes import FakeClient, HeldStore, offers_event, poll, quiet_driver, stop
 
 
 def _effects(kinds: Sequence[bool]) -> list[Effect]:
@@ -97,28 +95,13 @@ def test_a_launch_decision_sends_its_decline_at_once_then_segments_double(
     assert sizes[1:] == [(251, 25), (500, 50), (1_000, 100), *[(2_000, 200)] * 4, (250, 25)]
 
 
-class _HeldStore:
-    """Wraps a real AsyncStore's apply so the test decides when each write may start."""
-
-    def __init__(self, store: AsyncStore) -> None:
-        self.real_apply = store.apply
-        self.open = asyncio.Event()
-        self.open.set()
-        self.waiting = 0
-
-    async def apply(self, changes: Sequence[Change]) -> None:
-        self.waiting += 1
-        await self.open.wait()
-        self.waiting -= 1
-        await self.real_apply(changes)
-
 
 async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_held(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = SchedulerState()
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
-    held = _HeldStore(store)
+    held = HeldStore(store)
     monkeypatch.setattr(store, "apply", held.apply)
     client = FakeClient()
     try:
@@ -132,11 +115,7 @@ async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_h
         held.open.clear()
         client.sent.clear()
         # 5 tasks of 1 cpu on 3 agents of 4: two agents are used, the third is declined.
-        offers = tuple(
-            Offer(f"offer-{i}", f"agent-{i}", f"agent-{i}.example", "*", Resources.of(cpus=4, mem=4096))
-            for i in range(3)
-        )
-        await driver.on_event(OffersReceived(1.0, offers))
+        await driver.on_event(offers_event("offer", 3))
         await poll(lambda: held.waiting > 0 and bool(client.sent), tries=500)
         sent_while_held = list(client.sent)
         collecting_while_held = gc.isenabled()
@@ -210,7 +189,7 @@ async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk
         await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 60})
         await driver.submit_app(spec, create_only=True)
-        await driver.on_event(_offer_batch("warm", 4))
+        await driver.on_event(offers_event("warm", 4))
         await poll(lambda: sum(isinstance(c, Accept) for _, c in log) == 4 and not driver._inbox, 500)
         launched = [t for _, c in log if isinstance(c, Accept) for t in c.launches]
         updates = [
@@ -218,7 +197,7 @@ async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk
                           f"uuid-{t.task_id}".encode())
             for t in launched
         ]  # fmt: skip
-        queued: list[Event] = [*updates[:16], _offer_batch("more", 4), *updates[16:]]
+        queued: list[Event] = [*updates[:16], offers_event("more", 4), *updates[16:]]
         for event in queued:
             await driver.on_event(event)
         await poll(lambda: sum(isinstance(c, Acknowledge) for _, c in log) == len(updates), 500)
@@ -246,12 +225,3 @@ async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk
     assert checked >= len(updates) + 8  # every ACK and every answer of both rounds, at least
 
 
-def _offer_batch(name: str, agents: int) -> OffersReceived:
-    return OffersReceived(
-        1.0,
-        tuple(
-            Offer(f"{name}-{i}", f"{name}-agent-{i}", f"{name}-agent-{i}.example", "*",
-                  Resources.of(cpus=4, mem=4096))
-            for i in range(agents)
-        ),
-    )  # fmt: skip
