@@ -4,7 +4,8 @@
 `stop` wait for what a running driver did and stop it; `FakeClient`
 stands in for the Mesos client (the driver's CallSender): always subscribed, it records every call
 and answers it at once, unless a subclass's `answer` decides otherwise; `HeldStore` lets a test hold
-a real store's writes back; `offers_event` is one offer event of whole 4-cpu agents. Who uses it:
+a real store's writes back; `offers_event` is one offer event of whole 4-cpu agents; `run_subscribed`
+starts a driver on a client, subscribed; `LoggingClient` logs each call into a shared log. Who uses it:
 tests/integration/test_driver_*.py and test_runtime_shutdown.py.
 """
 
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from framework.core.effects import Acknowledge
-from framework.core.events import OffersReceived
+from framework.core.events import OffersReceived, Subscribed
 from framework.core.model import Offer
 from framework.core.resources import Resources
 from framework.core.scheduler import SchedulerState
@@ -48,6 +49,15 @@ def quiet_driver(state: SchedulerState, store: AsyncStore, clock: Callable[[], f
     log = build_logger(LogFormat.JSON, LogLevel.ERROR)
     metrics = build_metrics("test")
     return Driver(state, store, metrics, log, framework_name="gantry", embedded_cluster=False, clock=clock)
+
+
+async def run_subscribed(driver: Driver, client: FakeClient) -> asyncio.Task[None]:
+    """Attach `client`, start the driver's reactor, and have it subscribed; returns the running task."""
+    driver.attach(client)
+    running = asyncio.create_task(driver.run())
+    await asyncio.sleep(0)
+    await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+    return running
 
 
 def offers_event(name: str, agents: int, now: float = 1.0) -> OffersReceived:
@@ -114,3 +124,15 @@ class FakeClient:
     def answer(self, effect: object, future: asyncio.Future[None]) -> None:
         self.sent.append(effect)
         future.set_result(None)
+
+
+class LoggingClient(FakeClient):
+    """Logs each call it answers into `log`, which the test's store writes may go to as well."""
+
+    def __init__(self, log: list[tuple[str, object]]) -> None:
+        super().__init__()
+        self._log = log
+
+    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
+        self._log.append(("call", effect))
+        super().answer(effect, future)

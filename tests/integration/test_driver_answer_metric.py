@@ -10,13 +10,13 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from framework.core.effects import Accept, Decline
-from framework.core.events import Disconnected, Subscribed
+from framework.core.events import Disconnected
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.driver import Driver
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, offers_event, poll, quiet_driver, stop
+from tests.integration.driver_fakes import FakeClient, offers_event, poll, quiet_driver, run_subscribed, stop
 
 
 def _answer_metrics(driver: Driver) -> dict[str, float]:
@@ -40,10 +40,7 @@ async def test_each_answered_offer_is_observed_once_from_its_receipt_to_its_answ
     client = FakeClient()
     try:
         driver = quiet_driver(state, store, clock=lambda: clock[0])
-        driver.attach(client)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0)
-        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        running = await run_subscribed(driver, client)
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 64, "instances": 5})
         await driver.submit_app(spec, create_only=True)
         # 5 tasks of 1 cpu on 3 agents of 4: two ACCEPTs and a DECLINE, each 0.25 s after receipt.

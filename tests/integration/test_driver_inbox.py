@@ -21,7 +21,7 @@ from framework.driver import MAX_BATCH
 from framework.state.aio import AsyncStore
 from framework.state.records import Change, PutTask
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, poll, quiet_driver, stop
+from tests.integration.driver_fakes import LoggingClient, poll, quiet_driver, stop
 
 
 class _RecordingState(SchedulerState):
@@ -74,17 +74,6 @@ async def test_offers_overtake_queued_updates_but_never_a_disconnection(data_dir
     ]  # fmt: skip
 
 
-class _RecordingClient(FakeClient):
-    """Logs each call it answers into the log the store's writes go to."""
-
-    def __init__(self, log: list[tuple[str, object]]) -> None:
-        super().__init__()
-        self._log = log
-
-    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
-        self._log.append(("call", effect))
-        super().answer(effect, future)
-
 
 async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_records(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -104,7 +93,7 @@ async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_
     monkeypatch.setattr(store, "apply", logged_apply)
     try:
         driver = quiet_driver(state, store)
-        driver.attach(_RecordingClient(log))
+        driver.attach(LoggingClient(log))
         running = asyncio.create_task(driver.run())
         await asyncio.sleep(0)  # the reactor starts: API writes are accepted from now on
         await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))

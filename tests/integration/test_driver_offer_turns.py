@@ -17,7 +17,6 @@ from framework.core.events import (
     Disconnected,
     Event,
     StatusUpdated,
-    Subscribed,
     TaskState,
     Tick,
 )
@@ -25,7 +24,15 @@ from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.state.aio import AsyncStore
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, HeldStore, offers_event, poll, quiet_driver, stop
+from tests.integration.driver_fakes import (
+    FakeClient,
+    HeldStore,
+    offers_event,
+    poll,
+    quiet_driver,
+    run_subscribed,
+    stop,
+)
 
 
 class _RecordingState(SchedulerState):
@@ -83,10 +90,7 @@ async def test_offers_arriving_during_an_offer_turn_wait_for_a_full_turn_and_the
     assert gc.isenabled()
     try:
         driver = quiet_driver(state, store)
-        driver.attach(client)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0)
-        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        running = await run_subscribed(driver, client)
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 64, "instances": 20})
         await driver.submit_app(spec, create_only=True)
         state.turns.clear()

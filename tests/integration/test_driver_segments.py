@@ -6,7 +6,6 @@ turn of offers with updates queued around them, checking every call against the 
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.core.effects import Accept, Acknowledge, Decline, Effect, Persist, PersistFrameworkId
-from framework.core.events import Event, StatusUpdated, Subscribed, TaskState
+from framework.core.events import Event, StatusUpdated, TaskState
 from framework.core.scheduler import SchedulerState
 from framework.core.spec import validate_app
 from framework.driver import FIRST_CHUNK, PERSIST_CHUNK, _segments
@@ -24,7 +23,16 @@ from framework.state.aio import AsyncStore
 from framework.state.mapping import changes_for
 from framework.state.records import Change
 from framework.state.sqlite import SqliteStore
-from tests.integration.driver_fakes import FakeClient, HeldStore, offers_event, poll, quiet_driver, stop
+from tests.integration.driver_fakes import (
+    FakeClient,
+    HeldStore,
+    LoggingClient,
+    offers_event,
+    poll,
+    quiet_driver,
+    run_subscribed,
+    stop,
+)
 
 
 def _effects(kinds: Sequence[bool]) -> list[Effect]:
@@ -106,10 +114,7 @@ async def test_a_decline_no_persist_precedes_goes_out_while_the_first_write_is_h
     client = FakeClient()
     try:
         driver = quiet_driver(state, store)
-        driver.attach(client)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0)
-        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        running = await run_subscribed(driver, client)
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 1, "mem": 64, "instances": 5})
         await driver.submit_app(spec, create_only=True)
         held.open.clear()
@@ -145,15 +150,6 @@ class _EffectsState(SchedulerState):
         return effects
 
 
-class _LoggingClient(FakeClient):
-    def __init__(self, log: list[tuple[str, object]]) -> None:
-        super().__init__()
-        self._log = log
-
-    def answer(self, effect: object, future: asyncio.Future[None]) -> None:
-        self._log.append(("call", effect))
-        super().answer(effect, future)
-
 
 async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -180,13 +176,10 @@ async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk
         log.append(("stored", persists))
 
     monkeypatch.setattr(store, "apply", logged_apply)
-    client = _LoggingClient(log)
+    client = LoggingClient(log)
     try:
         driver = quiet_driver(state, store)
-        driver.attach(client)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0)
-        await driver.on_event(Subscribed(0.0, "fw-1", "master@127.0.0.1:5050"))
+        running = await run_subscribed(driver, client)
         spec = validate_app({"id": "/shop/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 60})
         await driver.submit_app(spec, create_only=True)
         await driver.on_event(offers_event("warm", 4))
