@@ -9,10 +9,8 @@ stamped update (agent.py), a command task's ExecutorSpec (accept.py) and every T
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from harness import calls
-from harness.agent import Agent, Forward
+from harness.agent import Agent
 from harness.clock import ManualClock
 from harness.codec import OutEvent
 from harness.ledger import Ledger
@@ -31,28 +29,10 @@ from harness.resources import EMPTY, parse_resources
 from harness.simulation import SimulatedRuntime
 from proto import jsoncodec
 from proto.mesos.v1.scheduler import scheduler_pb2
-from tests.harness.test_units import Recorder
+from tests.harness.test_units import ForwardingLink, Recorder
 
 Call = scheduler_pb2.Call
 
-
-class _Link:
-    """A master that keeps what the agent forwards."""
-
-    def __init__(self) -> None:
-        self.forwarded: list[Status] = []
-
-    def status_update(self, agent_id: str, framework_id: str, status: Status, latest: TaskState) -> None:
-        self.forwarded.append(status)
-
-    def status_updates(self, agent_id: str, updates: Sequence[Forward]) -> None:
-        self.forwarded.extend(status for _, status, _ in updates)
-
-    def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
-        raise AssertionError("no executor exits expected")
-
-    def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: bytes) -> None:
-        raise AssertionError("no messages expected")
 
 
 def _spec(task_id: str) -> TaskSpec:
@@ -76,7 +56,7 @@ def test_simulated_executors_report_whole_statuses() -> None:
 
 
 def test_the_agent_stamps_whole_statuses() -> None:
-    clock, link = ManualClock(), _Link()
+    clock, link = ManualClock(), ForwardingLink()
     agent = Agent(clock, "a1", "host", parse_resources("cpus:4"))
     agent.runtime = SimulatedRuntime(clock, agent)
     agent.register(link)

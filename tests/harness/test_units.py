@@ -395,7 +395,7 @@ def test_batched_launch_keeps_each_tasks_timeline_and_skips_killed_or_forgotten_
     assert recorder.statuses == []
 
 
-class _ForwardingLink:
+class ForwardingLink:
     """An agent's link to the master that keeps the status updates it forwards, in order; command
     executors are never reported, so an executor event is a test failure."""
 
@@ -419,7 +419,7 @@ def test_agent_stamps_updates_and_forgets_acknowledged_terminal_tasks() -> None:
     clock = ManualClock()
     agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 1}))
     agent.runtime = SimulatedRuntime(clock, agent)
-    link = _ForwardingLink()
+    link = ForwardingLink()
     forwarded = link.forwarded
     agent.register(link)
     agent.run(FW, ExecutorSpec("t", "f", ExecutorKind.COMMAND, "*", EMPTY), [spec("t", "finish:1")])
@@ -440,7 +440,7 @@ def test_agent_counters_follow_the_tasks_and_updates() -> None:
     clock = ManualClock()
     agent = Agent(clock, "agent-1", "host", Resources.of({"cpus": 4}))
     agent.runtime = SimulatedRuntime(clock, agent)
-    link = _ForwardingLink()
+    link = ForwardingLink()
     forwarded = link.forwarded
 
     def check() -> None:
