@@ -80,13 +80,22 @@ async def test_a_large_decision_sends_its_first_accepts_before_storing_the_last_
 ) -> None:
     # 100 launches on 10 agents, stored in segments of about 25 records: every ACCEPT goes out
     # after its own tasks' records are durable, and the first ones before the last records are.
+    # Every write of task records after the first waits until an ACCEPT went out: a driver that held the first
+    # ACCEPTs back until later writes were done would never send them (and the test would fail),
+    # while the store's group commit can no longer merge all writes into one by chance under load.
     monkeypatch.setattr("framework.driver.PERSIST_CHUNK", 25)
     log: list[tuple[str, object]] = []
     state = SchedulerState()
     store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
     real_apply = store.apply
+    task_writes = 0
 
     async def logged_apply(changes: Sequence[Change]) -> None:
+        nonlocal task_writes
+        if any(isinstance(c, PutTask) for c in changes):
+            task_writes += 1
+            if task_writes > 1:
+                await poll(lambda: any(isinstance(call, Accept) for _, call in log), tries=1_000)
         await real_apply(changes)
         log.append(("stored", {c.record.task_id for c in changes if isinstance(c, PutTask)}))
 
