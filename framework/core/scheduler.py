@@ -21,10 +21,10 @@ Policies (docs/app-spec.md describes them for users):
   a filter holds only the refused resources, and new work REVIVEs (launching.decline_unused).
 - One `handle` call launches at most `max_launches_per_decision` tasks, shared fairly between the
   waiting apps (budget.py): storing and sending 100,000 launches takes seconds, and every offer must
-  be answered inside its allocation interval. When the cap cut a round short, QUICK_DECLINES_PER_AGENT
-  of the offers it leaves unused per agent it launched on are declined with no filter, so they come
-  back at the next allocation; the rest that could host an instance come back as many a round
-  after that (filters of 1, 2, ... s, up to `refuse_seconds_busy`; launching.decline_unused).
+  be answered inside its allocation interval. When the cap cut a round short, of the offers it
+  leaves unused launching.QUICK_DECLINES_PER_AGENT per agent it launched on are declined with no
+  filter, so they come back at the next allocation; the rest that could host an instance come back
+  as many a round after that (filters of 1, 2, ... s up to `refuse_seconds_busy`; UnusedOffers).
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
   (or a new version of one) becomes launchable, at most once per `revive_min_interval_seconds` (a
   later one waits for a Tick).
@@ -78,7 +78,13 @@ from framework.core.events import (
     TaskState,
     Tick,
 )
-from framework.core.launching import LaunchTemplate, accept_leftover, decline_unused, template_for
+from framework.core.launching import (
+    LaunchTemplate,
+    UnusedOffers,
+    accept_leftover,
+    declines_first,
+    template_for,
+)
 from framework.core.model import Constraint, ConstraintOperator, Demand, Policy, RunningTask
 from framework.core.placement import Placement, place
 from framework.core.reconcile import AppPlan, Phase, SlotTask, plan_app
@@ -117,12 +123,6 @@ __all__ = [
     "SchedulerState",
     "app_version",
 ]
-
-# Offers a capped decision declines with no filter, per agent it launched on (the rest get the busy
-# filter). Measured on 100,000 launches onto 10,000 agents (docs/performance.md): 2 gave 5,800
-# tasks/s with a quarter of the offers late, 4 gave 7,700/s with 44% late, all of them 8,100/s with
-# 60% late (every late offer is one the master could not give another framework meanwhile).
-QUICK_DECLINES_PER_AGENT = 4
 
 _PHASES = {
     TaskState.STAGING: Phase.PENDING,
@@ -213,11 +213,8 @@ class SchedulerState:
                                          interval=cfg.implicit_reconcile_interval_seconds,
                                          staging_wait=cfg.staging_reconcile_seconds)
         self._launch_budget = 0  # launches left to this handle() call (max_launches_per_decision)
-        self._quick_declines = 0  # capped-out offers this handle() call may still decline unfiltered
-        # Pacing of the other capped-out offers in this handle() call (launching.decline_unused):
-        # how many come back per round, and how many were paced so far.
-        self._per_round = 0
-        self._paced = 0
+        self._unused = UnusedOffers()  # declines of this handle() call's offers (launching.py)
+        self._offer_events = 0  # OffersReceived in this handle() call (see declines_first)
 
     @classmethod
     def restore(
@@ -268,7 +265,7 @@ class SchedulerState:
         out: list[Effect] = []
         now = 0.0
         self._launch_budget = self.config.max_launches_per_decision
-        self._quick_declines = self._per_round = self._paced = 0
+        self._unused, self._offer_events = UnusedOffers(), 0
         for event in events:
             now = event.now
             match event:
@@ -279,6 +276,7 @@ class SchedulerState:
                 case Disconnected():
                     self._on_disconnected()
                 case OffersReceived():
+                    self._offer_events += 1
                     self._on_offers(event, out)
                 case OfferRescinded():
                     pass  # offers are answered in the call that received them; nothing is held
@@ -297,7 +295,8 @@ class SchedulerState:
         if events:
             self._replan(now, out)
             self._offer_interest(now, out)
-        return out
+        # Offer events after the first leave their DECLINEs behind its launches' records.
+        return declines_first(out) if self._offer_events > 1 else out
 
     # -- subscription and reconciliation ---------------------------------------------------------
 
@@ -654,16 +653,7 @@ class SchedulerState:
             by_id = {o.offer_id: o for o in ev.offers}
             busy, small = self.config.refuse_seconds_busy, self.config.refuse_seconds_idle
             groups = [(p, accept_leftover(accept, by_id, shapes, small)) for p, accept in groups]
-            if capped:
-                self._quick_declines += QUICK_DECLINES_PER_AGENT * len(groups)
-                self._per_round += QUICK_DECLINES_PER_AGENT * len(groups)
-            declines, quick, paced = decline_unused(
-                unused, shapes, self._quick_declines if capped else 0, busy, small,
-                per_round=self._per_round if capped else 0, paced=self._paced,
-            )
-            if capped:
-                self._quick_declines, self._paced = quick, paced
-            out.extend(declines)
+            out.extend(self._unused.decline(unused, shapes, len(groups) if capped else None, busy, small))
         elif unused:
             out.append(Decline(tuple(o.offer_id for o in unused), refuse))
         out.extend(counters)

@@ -18,7 +18,10 @@ from framework.core.effects import (
     Accept,
     Acknowledge,
     Decline,
+    PersistFrameworkId,
     PersistTask,
+    Revive,
+    Suppress,
     TaskLaunch,
     TaskRecord,
     new_acknowledge,
@@ -27,7 +30,14 @@ from framework.core.effects import (
     new_task_record,
 )
 from framework.core.events import StatusUpdated, TaskState
-from framework.core.launching import MEMO_LIMIT, LaunchTemplate, accept_leftover, decline_unused, template_for
+from framework.core.launching import (
+    MEMO_LIMIT,
+    LaunchTemplate,
+    accept_leftover,
+    decline_unused,
+    declines_first,
+    template_for,
+)
 from framework.core.model import Offer
 from framework.core.placement import PlacedGroup
 from framework.core.resources import Resources
@@ -170,6 +180,15 @@ def test_decline_unused_paces_the_hostable_rest_one_round_apart() -> None:
     declines, _, paced = decline_unused(unused[:4], SHAPES, 0, 5.0, 120.0, per_round=2, paced=3)
     assert [(len(d.offer_ids), d.refuse_seconds) for d in declines] == [(1, 2.0), (2, 3.0), (1, 4.0)]
     assert paced == 7
+
+
+def test_declines_first_moves_declines_ahead_of_records_but_not_ahead_of_a_revive() -> None:
+    d1, d2, d3 = Decline(("a",), 0.0), Decline(("b",), 5.0), Decline(("c",), 120.0)
+    p1, p2, p3 = PersistFrameworkId("1"), PersistFrameworkId("2"), PersistFrameworkId("3")
+    assert declines_first([d1, p1, p2, d2, Suppress()]) == [d1, d2, p1, p2, Suppress()]
+    # d3 stays behind the REVIVE (which would clear its filter), ahead of what follows the REVIVE.
+    assert declines_first([p1, d1, Revive(), p2, d3, p3]) == [d1, p1, Revive(), d3, p2, p3]
+    assert declines_first([p1, p2]) == [p1, p2]
 
 
 def test_accept_leftover_filters_only_leftovers_too_small_for_an_instance() -> None:

@@ -258,7 +258,7 @@ def test_handle_leaves_the_cyclic_collector_as_it_found_it() -> None:
 
 def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> None:
     # 10 instances wanted, 4 per decision: the first round launches 4 (packed onto one agent of 4
-    # cpus); QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
+    # cpus); launching.QUICK_DECLINES_PER_AGENT (4) offers per agent used are declined with no filter, so they
     # return at the next allocation, the next four a round later (a 1 s filter); an offer too small
     # for any instance (a7) and the full agent's leftovers get the long one. The next rounds launch
     # 4, then the last 2.
@@ -280,6 +280,22 @@ def test_one_decision_launches_at_most_its_budget_and_offers_the_rest_back() -> 
     last = sim.offers(*(sim.offer(f"c{i}") for i in range(5)))
     assert len(launches(last)) == 2
     assert {d.refuse_seconds for d in only(last, Decline)} == {120.0}  # nothing left: the long filter
+
+
+def test_the_declines_of_every_offer_event_of_a_decision_come_before_its_records() -> None:
+    # Two offer events in one call: the first launches all the budget allows, the second only
+    # declines; its DECLINE must not wait behind the first event's task records.
+    sim = Sim(SchedulerConfig(max_launches_per_decision=4))
+    sim.subscribe()
+    sim.submit(instances=10)
+    sim.at(1.0)
+    effects = sim.handle(OffersReceived(sim.now, (sim.offer("a1"),)),
+                         OffersReceived(sim.now, (sim.offer("b1"), sim.offer("b2"))))
+    assert len(launches(effects)) == 4
+    first_record = next(i for i, e in enumerate(effects) if isinstance(e, PersistTask))
+    declines = [i for i, e in enumerate(effects) if isinstance(e, Decline)]
+    assert declines and max(declines) < first_record
+    assert sorted(o for d in only(effects, Decline) for o in d.offer_ids) == ["offer-2", "offer-3"]
 
 
 def test_a_capped_accept_leaves_no_filter_only_on_leftovers_that_can_host_an_instance() -> None:
