@@ -26,8 +26,8 @@ Policies (docs/app-spec.md describes them for users):
   filter, so they come back at the next allocation; the rest that could host an instance come back
   as many a round after that (filters of 1, 2, ... s up to `refuse_seconds_busy`; UnusedOffers).
 - Suppress when nothing is launchable now (no missing instance outside backoff). Revive when an app
-  (or a new version of one) becomes launchable, at most once per `revive_min_interval_seconds` (a
-  later one waits for a Tick).
+  (or one whose instances change size) becomes launchable, at most once per
+  `revive_min_interval_seconds` (a later one waits for a Tick).
 - Unknown tasks (updates for ids we do not know, e.g. from before a crash of our store) are killed
   when live; their updates are acknowledged all the same.
 - The timed policies (unreachable tasks, kill retries, lost launches, reconciliation) are described
@@ -202,7 +202,7 @@ class SchedulerState:
         self._unreachable: set[str] = set()
         self._dirty: set[str] = set()  # apps to run the reconciler for before the next decision
         self._pending_apps: set[str] = set()  # apps whose last plan has slots to launch
-        self._launchable_seen: set[tuple[str, str]] = set()  # (app id, version) at the last check
+        self._launchable_seen: set[tuple[str, float, float, float]] = set()  # _interest at the last check
         self._suppressed = False
         self._last_revive: float | None = None
         self._revive_due: float | None = None
@@ -588,9 +588,7 @@ class SchedulerState:
         """Suppress when nothing can launch now; Revive (rate-limited) when something newly can."""
         if not self.subscribed:
             return
-        # Keyed by version too: a new version of a waiting app is new work, whose instances may fit
-        # offers the long filter keeps away as too small for the old one (decline_unused).
-        launchable = {(a, self._apps[a].version) for a in self._launchable(now)}
+        launchable = self._interest(self._launchable(now))
         if not launchable:
             self._revive_due = None
             if not self._suppressed:
@@ -599,6 +597,13 @@ class SchedulerState:
         elif launchable - self._launchable_seen or (self._revive_due is not None and now >= self._revive_due):
             self._revive(now, out)
         self._launchable_seen = launchable
+
+    def _interest(self, app_ids: Iterable[str]) -> set[tuple[str, float, float, float]]:
+        # Keyed by shape too: a waiting app whose instances change size is new work, which may fit
+        # offers the long filter keeps away as too small for the old size (decline_unused); a
+        # scale-up of the same shape is not (its REVIVE would re-offer a whole cluster for nothing).
+        apps = self._apps
+        return {(a, apps[a].spec.cpus, apps[a].spec.mem, apps[a].spec.disk) for a in app_ids}
 
     def _revive(self, now: float, out: list[Effect]) -> None:
         # REVIVE clears every refuse filter in the allocator, so a burst of them would undo the
@@ -621,6 +626,10 @@ class SchedulerState:
             return  # offers die with the connection that brought them; nothing to answer
         self._replan(ev.now, out)
         launchable = self._launchable(ev.now)
+        # What is not launchable now gets no use of these offers, whose filters are chosen for what
+        # is: should it become launchable again before this call ends (an update later in it), it
+        # must count as new work there and REVIVE (_offer_interest).
+        self._launchable_seen &= self._interest(launchable)
         if not launchable:
             out.append(Decline(tuple(o.offer_id for o in ev.offers), self._idle_refuse(ev.now)))
             return
@@ -651,7 +660,8 @@ class SchedulerState:
             shapes = [Resources.of(cpus=a.spec.cpus, mem=a.spec.mem, disk=a.spec.disk).scalars_milli()
                       for _, a in apps]
             by_id = {o.offer_id: o for o in ev.offers}
-            busy, small = self.config.refuse_seconds_busy, self.config.refuse_seconds_idle
+            # Too small for any launchable instance: until a backed-off app may launch, at most.
+            busy, small = self.config.refuse_seconds_busy, self._idle_refuse(ev.now)
             groups = [(p, accept_leftover(accept, by_id, shapes, small)) for p, accept in groups]
             out.extend(self._unused.decline(unused, shapes, len(groups) if capped else None, busy, small))
         elif unused:

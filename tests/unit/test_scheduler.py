@@ -375,6 +375,37 @@ def test_a_new_version_of_waiting_work_revives_the_offers_the_long_filter_keeps_
     assert Revive() in sim.submit(instances=2, mem=2048)  # a new version: a 4096 MB agent fits it now
 
 
+def test_a_scale_up_of_the_same_shape_does_not_revive() -> None:
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=2, mem=8192)
+    sim.offers(sim.offer("a1", mem=4096))
+    sim.at(100.0)
+    assert Revive() not in sim.submit(instances=5, mem=8192)  # more of what the filters were chosen for
+
+
+def test_work_that_waits_again_after_offers_were_declined_without_it_revives() -> None:
+    # One call: the first offer takes the app's last waiting instance; the second offer, too small
+    # for the only other waiting app (8 cpus), gets the long filter; then an instance is lost and
+    # the app waits again. Its instances would fit that second agent: the call must REVIVE.
+    sim = Sim()
+    sim.subscribe()
+    sim.submit(instances=2)
+    sim.handle(AppSubmitted(sim.now, validate_app({"id": "/big", "cmd": "x", "cpus": 8, "mem": 128})))
+    sim.at(1.0)
+    (running,) = launches(sim.offers(sim.offer("b1", cpus=1)))
+    sim.run_all([running])
+    assert Revive() in sim.tick(6.0)  # the REVIVE deferred when /big came (rate limit) goes out
+    assert Revive() not in sim.tick(20.0)  # nothing new since
+    lost = StatusUpdated(sim.now, running.task_id, TaskState.LOST, "b1", None, None, None, "SOURCE_MASTER",
+                         None)
+    effects = sim.handle(OffersReceived(sim.now, (sim.offer("b2", cpus=1),)),
+                         OffersReceived(sim.now, (sim.offer("c1", cpus=1.2),)), lost)
+    assert len(launches(effects)) == 1
+    assert Decline(("offer-3",), 120.0) in effects
+    assert Revive() in effects
+
+
 def test_unplaceable_work_is_declined_long_and_explained_in_the_queue() -> None:
     # Nothing offered can host an instance (every agent is short of memory): the long filter, since
     # a filter holds only the refused resources (an agent whose tasks end is offered again at once).
