@@ -362,9 +362,9 @@ class Driver:
         self._observe_events(events)
         offers = OffersReceived in map(type, events)  # not a generator step per status update
         # In a turn with offers the collector stays paused (as handle() pauses it) until the turn's
-        # answers are out: otherwise the young-generation pass over everything handle() built
-        # (about 30 ms for 10,000 launches) lands between handle() and the first answer. A later
-        # turn pays for it instead.
+        # last answer is handed to the client (_perform calls back), not for the rest of the turn:
+        # otherwise the young-generation pass over everything handle() built (about 30 ms for
+        # 10,000 launches) lands between handle() and the first answer.
         paused = offers and gc.isenabled()
         if paused:
             gc.disable()
@@ -374,7 +374,7 @@ class Driver:
             if offers:
                 self._metrics.placement_latency.observe(time.perf_counter() - started)
             self._metrics.count_effects(effects)
-            await self._perform(effects)
+            await self._perform(effects, gc.enable if paused else None)
         except BaseException as exc:
             for item in waited:
                 if not item.done.done():
@@ -400,7 +400,9 @@ class Driver:
 
     # ---- effects --------------------------------------------------------------------------------
 
-    async def _perform(self, effects: Sequence[Effect]) -> None:
+    async def _perform(self, effects: Sequence[Effect], answered: Callable[[], None] | None = None) -> None:
+        """Store and send a turn's effects; `answered` is called once its last ACCEPT or DECLINE has
+        been handed to the client (the turn goes on with the segments after it)."""
         # Every ordering the core relies on is "this Persist before that call" (effects.py), never
         # the reverse, so Persist* effects may be stored earlier than their place in the list, in one
         # transaction, and the calls after them follow in list order. Performing strictly in list
@@ -414,6 +416,10 @@ class Driver:
         # after storing FIRST_CHUNK records, not 10,000, and the master works on them while Gantry
         # stores the rest.
         segments = _segments(effects)
+        last_answer = -1
+        if answered is not None:
+            answering = (i for i, (_, calls) in enumerate(segments) if any(map(_is_answer, calls)))
+            last_answer = max(answering, default=-1)
         storing = self._start_persist(segments[0][0])
         try:
             for index, (_, calls) in enumerate(segments):
@@ -424,6 +430,8 @@ class Driver:
                     storing = self._start_persist(segments[index + 1][0])
                 if calls:
                     await self._send_calls(calls)
+                if index == last_answer and answered is not None:
+                    answered()
         finally:
             # Only reached with a write still pending when the turn is failing or cancelled: the
             # write itself still ends on the store's thread; its outcome yields to the turn's error.
@@ -720,6 +728,10 @@ def _offers_first(items: list[_Item]) -> list[_Item]:
             blocked = blocked or (kind is not StatusUpdated and kind is not OffersReceived)
             rest.append(item)
     return front + rest
+
+
+def _is_answer(call: MesosCall) -> bool:
+    return isinstance(call, Accept | Decline)
 
 
 def _segments(effects: Sequence[Effect]) -> list[tuple[list[Persist], list[MesosCall]]]:

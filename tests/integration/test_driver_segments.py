@@ -6,6 +6,7 @@ turn of offers with updates queued around them, checking every call against the 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Sequence
 from pathlib import Path
@@ -218,3 +219,34 @@ async def test_in_a_real_turn_every_call_follows_every_persist_before_it_on_disk
     assert checked >= len(updates) + 8  # every ACK and every answer of both rounds, at least
 
 
+
+
+async def test_the_answered_callback_comes_after_the_last_answer_not_after_the_last_write(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the driver resumes the collector there): DECLINE, record, DECLINE, record in segments of one
+    # record; the last record's write is held, the callback has come all the same.
+    monkeypatch.setattr("framework.driver.FIRST_CHUNK", 1)
+    store = await AsyncStore.open(lambda: SqliteStore.open(data_dir))
+    real_apply, release = store.apply, asyncio.Event()
+
+    async def apply(changes: Sequence[Change]) -> None:
+        if any(getattr(c, "framework_id", None) == "fw-last" for c in changes):
+            await release.wait()
+        await real_apply(changes)
+
+    monkeypatch.setattr(store, "apply", apply)
+    client, calls = FakeClient(), []
+    try:
+        driver = quiet_driver(SchedulerState(), store)
+        driver.attach(client)
+        effects: list[Effect] = [Decline(("o1",), 0.0), PersistFrameworkId("fw-1"), Decline(("o2",), 0.0),
+                                 PersistFrameworkId("fw-last")]  # fmt: skip
+        performing = asyncio.create_task(driver._perform(effects, lambda: calls.append(list(client.sent))))
+        await poll(lambda: bool(calls), tries=500)
+        assert calls == [[Decline(("o1",), 0.0), Decline(("o2",), 0.0)]]
+        assert not performing.done()  # the last write is still held
+        release.set()
+        await performing
+    finally:
+        await store.close()
