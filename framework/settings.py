@@ -105,7 +105,7 @@ class Settings:
     log_format: LogFormat = LogFormat.AUTO
     log_level: LogLevel = LogLevel.INFO
     max_body_bytes: int = 1024 * 1024
-    max_launches_per_decision: int = 10_000
+    max_launches_per_decision: int = 8_000
 
     @property
     def embedded_cluster(self) -> bool:
@@ -166,7 +166,7 @@ OPTIONS: tuple[Option, ...] = (
            "SIZE"),
     Option("max_launches_per_decision", "--max-launches-per-decision",
            "most tasks launched from one batch of offers, so every offer is answered in time "
-           "(default 10000)", "N"),
+           "(default 8000)", "N"),
 )
 
 

@@ -148,7 +148,7 @@ class SchedulerConfig:
     backoff_reset_seconds: float = 60.0  # ready this long after the last crash resets the backoff
     kill_retry_seconds: float = 30.0  # re-send a KILL this long after the grace period if no answer
     staging_reconcile_seconds: float = 60.0  # ask the master about a task still STAGING this long
-    max_launches_per_decision: int = 10_000  # tasks launched by one handle() call (module docstring)
+    max_launches_per_decision: int = 8_000  # tasks launched by one handle() call (module docstring)
     policy: Policy | None = None  # overrides every app's placement policy when set
 
 

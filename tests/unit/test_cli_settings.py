@@ -45,7 +45,7 @@ def test_defaults() -> None:
     assert settings.local_agent_resources == AgentResources(4, 8192, 16384, (PortRange(31000, 32000),))
     assert settings.log_format is LogFormat.AUTO and settings.log_level is LogLevel.INFO
     assert settings.max_body_bytes == 1024 * 1024
-    assert settings.max_launches_per_decision == 10_000
+    assert settings.max_launches_per_decision == 8_000
 
 
 def test_every_flag() -> None:
