@@ -75,14 +75,17 @@ class LoopClock:
         self._on_error = on_error
         self._soon: deque[_Soon] = deque()
         self._soon_scheduled = False
-        # The clocks as plain callables, read twice per launched task: the loop's own clock
-        # (its timers run on it), which for asyncio's loops is time.monotonic itself, called
-        # without the two Python frames of a method calling loop.time().
+        # The loop's clock (its timers run on it) as a plain callable, read twice per launched
+        # task: for asyncio's own loops that is time.monotonic itself, called without the two
+        # Python frames of a method calling loop.time(), unless the loop's time was replaced on the
+        # instance (a virtual clock in a test), which must then be read as the timers read it.
         loop_time = type(self._loop).time
-        self.monotonic: Callable[[], float] = (
-            time.monotonic if loop_time is asyncio.BaseEventLoop.time else self._loop.time
-        )
-        self.time: Callable[[], float] = time.time
+        fast = loop_time is asyncio.BaseEventLoop.time and "time" not in vars(self._loop)
+        self.monotonic: Callable[[], float] = time.monotonic if fast else self._loop.time
+
+    def time(self) -> float:
+        """Wall-clock time, read where it is called (so a patched time.time is seen)."""
+        return time.time()
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         if delay <= 0:

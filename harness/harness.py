@@ -55,6 +55,7 @@ def tune_gc() -> HeapFreezer | None:
     called on a running event loop, keep freezing what the harness builds every 0.1 s, with a
     full collection every 10 minutes (harness/heap.py; returned, already started). The library
     never calls this itself: a host process (gantry run) owns its collector."""
+    global _freezer
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
@@ -62,9 +63,14 @@ def tune_gc() -> HeapFreezer | None:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return None  # no loop to run the freezes on: the thresholds alone
-    freezer = HeapFreezer(loop)
-    freezer.start()
-    return freezer
+    if _freezer is not None and _freezer.loop is loop and _freezer.running:
+        return _freezer  # called twice on one loop: one freezer is enough
+    _freezer = HeapFreezer(loop)
+    _freezer.start()
+    return _freezer
+
+
+_freezer: HeapFreezer | None = None  # the one tune_gc started last
 
 
 RuntimeFactory = Callable[[Agent, Clock], Runtime]

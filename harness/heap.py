@@ -50,6 +50,14 @@ class HeapFreezer:
         self._next_thaw = clock() + thaw_every
         self._handle: asyncio.TimerHandle | None = None
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
     def start(self) -> None:
         if self._handle is None:
             self._handle = self._loop.call_later(self._every, self._scheduled)

@@ -184,7 +184,7 @@ class Resources:
             if left:
                 scalars[k] = left
             else:
-                del scalars[k]  # (v > 0: a Resources holds no zero amounts, so k was there)
+                scalars.pop(k, None)  # used up (or a zero asked of nothing, as `-` allows)
         return Resources(scalars, self.ranges, self.sets)
 
     def contains(self, other: Resources) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.harness import tune_gc
 from harness.heap import HeapFreezer
 
 
@@ -87,3 +88,20 @@ def test_start_schedules_ticks_on_the_loop_and_stop_ends_them(unfrozen: None) ->
         assert gc.get_freeze_count() == 0  # stopped: no more freezes
     finally:
         loop.close()
+
+
+def test_tune_gc_starts_one_freezer_per_loop(unfrozen: None) -> None:
+    thresholds = gc.get_threshold()
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def twice() -> None:
+            first, second = tune_gc(), tune_gc()
+            assert first is not None and first is second and first.running
+            first.stop()
+            assert not first.running
+
+        loop.run_until_complete(twice())
+    finally:
+        loop.close()
+        gc.set_threshold(*thresholds)

@@ -111,6 +111,12 @@ def test_property_take_is_contains_then_subtract(a: Resources, b: Resources) -> 
     assert (a + b).take(b) == (a + b) - b
 
 
+def test_take_of_a_zero_amount_it_does_not_hold_answers_as_subtract() -> None:
+    # Not reachable from protobuf (zero amounts are dropped there), but a hand-built Resources can.
+    mem = Resources({"mem": 100})
+    assert mem.take(Resources({"cpus": 0})) == mem - Resources({"cpus": 0})
+
+
 # -- allocator --------------------------------------------------------------------------------------
 
 
@@ -749,6 +755,20 @@ async def test_loop_clock_reads_the_loops_own_clock() -> None:
 class _SkewedLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return super().time() + 1_000_000.0
+
+
+def test_loop_clock_follows_a_clock_patched_on_the_loop_instance() -> None:
+    # A virtual clock in a test replaces `time` on the loop itself: the timers run on it, so must we.
+    loop = asyncio.new_event_loop()
+    loop.time = lambda: 42.0  # type: ignore[method-assign]
+
+    async def read() -> float:
+        return LoopClock().monotonic()
+
+    try:
+        assert loop.run_until_complete(read()) == 42.0
+    finally:
+        loop.close()
 
 
 def test_loop_clock_follows_a_loop_with_a_clock_of_its_own() -> None:
